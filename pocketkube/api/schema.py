@@ -9,6 +9,7 @@ documents kubectl downloads. We load them once, lazily, and navigate them with `
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 from typing import Iterator
 
@@ -26,9 +27,11 @@ FREE_FORM = {
 
 
 def schema_dir() -> str:
-    import kubernetes_validate
-
-    return os.path.join(os.path.dirname(kubernetes_validate.__file__), "kubernetes-json-schema",
+    # Located without importing the package: its import pulls in jsonschema, which we do not use.
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the kubernetes-validate package is not installed")
+    return os.path.join(list(spec.submodule_search_locations)[0], "kubernetes-json-schema",
                         SCHEMA_VERSION)
 
 

@@ -107,7 +107,8 @@ class Store(abc.ABC):
         Returns (items, revision of this snapshot, whether more keys follow)."""
 
     @abc.abstractmethod
-    async def count(self, prefix: str) -> int: ...
+    async def count(self, prefix: str, start_after: str = "") -> int:
+        """How many keys are under `prefix` (after `start_after`, if given)."""
 
     @abc.abstractmethod
     async def create(self, key: str, value: bytes) -> int:

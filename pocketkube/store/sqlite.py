@@ -189,9 +189,9 @@ class SqliteStore(Store):
             rows = rows[:limit]
         return [KV(k, v, c, m) for k, v, c, m in rows], max(rev, self._rev), more
 
-    async def count(self, prefix: str) -> int:
-        row = self._r.execute("SELECT count(*) FROM kv WHERE key >= ? AND key < ?",
-                              (prefix, _prefix_end(prefix))).fetchone()
+    async def count(self, prefix: str, start_after: str = "") -> int:
+        row = self._r.execute("SELECT count(*) FROM kv WHERE key >= ? AND key > ? AND key < ?",
+                              (prefix, start_after, _prefix_end(prefix))).fetchone()
         return row[0]
 
     # ---- writes ----------------------------------------------------------------------------

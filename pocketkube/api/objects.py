@@ -1,0 +1,94 @@
+"""Objects as they travel between the store and clients: encoding, versions, system metadata.
+
+The store holds JSON bytes without `metadata.resourceVersion`, because the revision is only
+known once the store has committed the write; it is put back on every read from the key's mod
+revision. This module also fills the fields a server owns on create (uid, creationTimestamp,
+generated names), and builds List objects and continue tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import uuid
+from typing import Any
+
+import orjson
+
+from ..store import KV
+from .errors import bad_request, expired
+from .resources import Resource
+
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # upstream's utilrand alphabet: no vowels, no confusables
+
+
+def random_suffix(n: int = 5) -> str:
+    return "".join(random.choice(_NAME_CHARS) for _ in range(n))
+
+
+def new_uid() -> str:
+    return str(uuid.uuid4())
+
+
+def encode(obj: dict) -> bytes:
+    meta = obj.get("metadata")
+    rv = meta.pop("resourceVersion", None) if isinstance(meta, dict) else None
+    try:
+        return orjson.dumps(obj)
+    finally:
+        if rv is not None:
+            meta["resourceVersion"] = rv
+
+
+def decode(kv: KV) -> dict:
+    obj = orjson.loads(kv.value)
+    obj["metadata"]["resourceVersion"] = str(kv.mod_revision)
+    return obj
+
+
+def decode_value(value: bytes, revision: int) -> dict:
+    obj = orjson.loads(value)
+    obj["metadata"]["resourceVersion"] = str(revision)
+    return obj
+
+
+def deep_copy(obj: Any) -> Any:
+    return orjson.loads(orjson.dumps(obj))
+
+
+def make_list(res: Resource, items: list[dict], revision: int, continue_token: str = "",
+              remaining: int | None = None) -> dict:
+    meta: dict[str, Any] = {"resourceVersion": str(revision)}
+    if continue_token:
+        meta["continue"] = continue_token
+        if remaining is not None:
+            meta["remainingItemCount"] = remaining
+    return {"kind": res.list_kind, "apiVersion": res.api_version, "metadata": meta, "items": items}
+
+
+def encode_continue(revision: int, last_key: str) -> str:
+    raw = orjson.dumps({"v": "meta.k8s.io/v1", "rv": revision, "start": last_key})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_continue(token: str, prefix: str, compacted: int) -> tuple[int, str]:
+    try:
+        pad = "=" * (-len(token) % 4)
+        data = orjson.loads(base64.urlsafe_b64decode(token + pad))
+        rv, start = int(data["rv"]), str(data["start"])
+    except Exception:
+        raise bad_request("continue key is not valid: illegal base64 data at input byte 0") from None
+    if not start.startswith(prefix):
+        raise bad_request("continue key is not valid: key does not match the list prefix")
+    if rv <= compacted:
+        raise expired("The provided continue parameter is too old to display a consistent list result. "
+                      "You can start a new list without the continue parameter, or use the continue "
+                      "token in this response to retrieve the remainder of the results. Continuing "
+                      "with the provided token results in an inconsistent list - objects that were "
+                      "created, modified, or deleted between the time the first chunk was returned "
+                      "and now may show up in the list.")
+    return rv, start
+
+
+def object_name(obj: dict) -> str:
+    return (obj.get("metadata") or {}).get("name") or ""

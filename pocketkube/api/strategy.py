@@ -1,0 +1,132 @@
+"""Per-kind rules that are not validation: what create resets, what update keeps, generation.
+
+Upstream every registry has a "strategy" (PrepareForCreate, PrepareForUpdate, the status
+strategy, the default garbage-collection policy). These decide, for example, that a client
+cannot set a Deployment's status on create, that a spec change bumps `metadata.generation`
+but a status write does not, and that a new Pod starts Pending with its QoS class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .quantity import parse_quantity
+from .resources import Resource
+
+# Kinds whose metadata.generation tracks spec changes.
+GENERATION_KINDS = {"deployments", "replicasets", "statefulsets", "daemonsets", "jobs", "cronjobs",
+                    "pods"}
+# Kinds whose spec is not under .spec: every change outside metadata counts.
+_SPECLESS_GENERATION: set[str] = set()
+
+# Status fields Go always serialises (no omitempty), so clients requiring them find them.
+_EMPTY_STATUS: dict[str, dict[str, Any]] = {
+    "replicasets": {"replicas": 0},
+    "statefulsets": {"replicas": 0, "availableReplicas": 0},
+    "daemonsets": {"currentNumberScheduled": 0, "numberMisscheduled": 0,
+                   "desiredNumberScheduled": 0, "numberReady": 0},
+    "deployments": {},
+    "jobs": {},
+    "cronjobs": {},
+    "services": {"loadBalancer": {}},
+}
+
+# Kinds whose default delete propagation is Orphan (batch/v1 Job keeps its pods by default).
+ORPHAN_BY_DEFAULT = {"jobs"}
+
+
+def has_status(res: Resource) -> bool:
+    return res.subresource("status") is not None
+
+
+def prepare_for_create(res: Resource, obj: dict) -> None:
+    plural = res.plural
+    meta = obj.setdefault("metadata", {})
+    if plural in GENERATION_KINDS:
+        meta["generation"] = 1
+    else:
+        meta.pop("generation", None)
+    if plural in _EMPTY_STATUS:
+        obj["status"] = dict(_EMPTY_STATUS[plural])
+    elif plural == "pods":
+        obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
+    elif plural == "namespaces":
+        obj["status"] = {"phase": "Active"}
+    elif plural in ("persistentvolumes", "persistentvolumeclaims"):
+        obj["status"] = {"phase": "Pending"}
+
+
+def prepare_for_update(res: Resource, new: dict, old: dict) -> None:
+    """Main-resource update: status comes from the stored object; spec changes bump generation."""
+    if has_status(res) and res.plural not in ("nodes",):
+        if "status" in old:
+            new["status"] = old["status"]
+        else:
+            new.pop("status", None)
+    if res.plural == "namespaces":
+        new.setdefault("status", old.get("status", {"phase": "Active"}))
+    meta = new["metadata"]
+    old_gen = (old.get("metadata") or {}).get("generation")
+    if old_gen is not None:
+        meta["generation"] = old_gen
+        if spec_changed(res, new, old):
+            meta["generation"] = old_gen + 1
+    else:
+        meta.pop("generation", None)
+
+
+def spec_changed(res: Resource, new: dict, old: dict) -> bool:
+    if res.plural in _SPECLESS_GENERATION:
+        strip = lambda o: {k: v for k, v in o.items() if k not in ("metadata", "status")}  # noqa: E731
+        return strip(new) != strip(old)
+    return new.get("spec") != old.get("spec")
+
+
+_STATUS_META_KEPT = ("labels", "annotations", "finalizers", "ownerReferences", "deletionTimestamp",
+                     "deletionGracePeriodSeconds", "generation")
+
+
+def prepare_for_status_update(res: Resource, new: dict, old: dict) -> None:
+    """Status subresource: only .status changes; spec and metadata come from the stored object."""
+    for k, v in old.items():
+        if k not in ("status", "metadata"):
+            new[k] = v
+    for k in list(new):
+        if k not in old and k not in ("status", "metadata"):
+            del new[k]
+    meta = new.setdefault("metadata", {})
+    old_meta = old.get("metadata") or {}
+    for k in _STATUS_META_KEPT:
+        if k in old_meta:
+            meta[k] = old_meta[k]
+        else:
+            meta.pop(k, None)
+
+
+def _requests_limits(container: dict) -> tuple[dict, dict]:
+    r = container.get("resources") or {}
+    return (r.get("requests") or {}), (r.get("limits") or {})
+
+
+def qos_class(spec: dict) -> str:
+    """The pod's QoS class, as kubelet and apiserver compute it (pkg/apis/core/helper/qos)."""
+    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+    any_set = False
+    guaranteed = True
+    for c in containers:
+        requests, limits = _requests_limits(c)
+        for name in ("cpu", "memory"):
+            req, lim = requests.get(name), limits.get(name)
+            if req is not None or lim is not None:
+                any_set = True
+            if lim is None:
+                guaranteed = False
+            elif req is not None:
+                try:
+                    if parse_quantity(str(req)) != parse_quantity(str(lim)):
+                        guaranteed = False
+                except ValueError:
+                    guaranteed = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"

@@ -1,0 +1,142 @@
+"""Watches as clients see them: ADDED/MODIFIED/DELETED/BOOKMARK/ERROR events for one resource.
+
+The store streams raw key changes under a prefix; this module turns them into Kubernetes
+watch semantics: selector filtering where an object moving out of a selector is DELETED and
+one moving in is ADDED, synthetic ADDED events for the current state when a watch starts
+without a resourceVersion or asks for `sendInitialEvents`, bookmarks, and 410 Expired as an
+ERROR event when the requested revision has been compacted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+from ..store import DELETE, Compacted, StoreError
+from . import errors, objects
+from .resources import Resource
+
+BOOKMARK_INTERVAL = 60.0
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
+
+@dataclass
+class WatchRequest:
+    resource_version: str = ""
+    label_selector: str = ""
+    field_selector: str = ""
+    timeout: float | None = None
+    allow_bookmarks: bool = False
+    send_initial_events: bool | None = None
+    resource_version_match: str = ""
+
+
+def _bookmark(res: Resource, revision: int, initial_end: bool = False) -> dict:
+    meta: dict = {"resourceVersion": str(revision)}
+    if initial_end:
+        meta["annotations"] = {INITIAL_EVENTS_END: "true"}
+    return {"type": "BOOKMARK", "object": {"kind": res.kind, "apiVersion": res.api_version, "metadata": meta}}
+
+
+def _error(err: errors.ApiError) -> dict:
+    return {"type": "ERROR", "object": err.status()}
+
+
+def validate_request(req: WatchRequest) -> None:
+    """Refuse combinations a real apiserver refuses, before the stream starts (as a 4xx)."""
+    errs = []
+    if req.send_initial_events is not None:
+        if req.resource_version_match != "NotOlderThan":
+            errs.append(errors.forbidden("resourceVersionMatch",
+                                         "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"))
+        if not req.allow_bookmarks:
+            errs.append(errors.forbidden("allowWatchBookmarks",
+                                         "sendInitialEvents requires setting allowWatchBookmarks to true"))
+    elif req.resource_version_match:
+        errs.append(errors.forbidden("resourceVersionMatch",
+                                     "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"))
+    if errs:
+        raise errors.invalid_error("ListOptions", "meta.k8s.io", "", errs)
+    rv = req.resource_version
+    if rv and not rv.isdigit():
+        raise errors.bad_request(f"invalid resource version: {errors.go_quote(rv)}")
+
+
+async def watch_events(api, res: Resource, ns: str | None, req: WatchRequest) -> AsyncIterator[dict]:
+    """Yield watch events (dicts with type and object) until timeout or client goes away."""
+    match = api.matcher(res, req.label_selector, req.field_selector)
+    store = api.store
+    prefix = res.list_prefix(ns)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + req.timeout if req.timeout else None
+    rv = req.resource_version
+    initial = req.send_initial_events if req.send_initial_events is not None else rv in ("", "0")
+
+    def ok(obj: dict | None) -> bool:
+        return obj is not None and (match is None or match(obj))
+
+    if initial:
+        listed = await api.list(res, ns, req.label_selector, req.field_selector)
+        start = int(listed["metadata"]["resourceVersion"])
+        for obj in listed["items"]:
+            yield {"type": "ADDED", "object": obj}
+        if req.send_initial_events:
+            yield _bookmark(res, start, initial_end=True)
+    else:
+        start = int(rv)
+    try:
+        w = store.watch(prefix, start)
+    except Compacted as e:
+        yield _error(errors.expired(f"too old resource version: {e.requested} ({e.oldest + 1})"))
+        return
+    last_rev = start
+    try:
+        while True:
+            wait = BOOKMARK_INTERVAL
+            if deadline is not None:
+                wait = min(wait, deadline - loop.time())
+                if wait <= 0:
+                    break
+            try:
+                ev = await w.next(timeout=wait)
+            except StoreError:
+                yield _error(errors.expired(f"too old resource version: {last_rev} ({store.revision})"))
+                return
+            if ev is None:
+                if w.closed:  # type: ignore[attr-defined]
+                    return
+                if req.allow_bookmarks and (deadline is None or loop.time() < deadline):
+                    yield _bookmark(res, max(last_rev, store.revision))
+                continue
+            batch = [ev]
+            drain = getattr(w, "drain", None)
+            if drain is not None:
+                batch.extend(drain())
+            for ev in batch:
+                last_rev = ev.revision
+                if ev.type == DELETE:
+                    obj = objects.decode_value(ev.value, ev.revision)
+                    if ok(obj):
+                        yield {"type": "DELETED", "object": obj}
+                    continue
+                obj = objects.decode_value(ev.value, ev.revision)
+                now_ok = ok(obj)
+                if ev.prev_value is None:
+                    if now_ok:
+                        yield {"type": "ADDED", "object": obj}
+                    continue
+                if match is None:
+                    yield {"type": "MODIFIED", "object": obj}
+                    continue
+                was_ok = ok(objects.decode_value(ev.prev_value, ev.revision))
+                if now_ok and was_ok:
+                    yield {"type": "MODIFIED", "object": obj}
+                elif now_ok:
+                    yield {"type": "ADDED", "object": obj}
+                elif was_ok:
+                    yield {"type": "DELETED", "object": obj}
+        if req.allow_bookmarks:
+            yield _bookmark(res, max(last_rev, store.revision))
+    finally:
+        w.close()

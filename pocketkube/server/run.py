@@ -1,0 +1,111 @@
+"""Starting and stopping a control plane: store, API, HTTPS server, and (later) the rest.
+
+`pocketkube up` calls `run_control_plane`, which owns the event loop for the process: it opens
+the store, creates credentials and the kubeconfig on first start, serves HTTPS, and shuts
+everything down in order on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+
+from aiohttp import web
+
+from ..api.core import Api
+from ..clock import Clock
+from ..store.sqlite import SqliteStore
+from .app import Server, ssl_context
+from .credentials import client_host, default_sans, ensure_credentials, write_kubeconfig
+
+log = logging.getLogger("pocketkube")
+
+
+class ControlPlane:
+    """Everything `pocketkube up` runs in one process."""
+
+    def __init__(self, data_dir: str, port: int = 6443, bind: str = "127.0.0.1",
+                 compaction_window: float = 300.0, tls_sans: list[str] | None = None,
+                 clock: Clock | None = None):
+        self.data_dir = os.path.abspath(data_dir)
+        self.port = port
+        self.bind = bind
+        self.compaction_window = compaction_window
+        self.tls_sans = tls_sans or []
+        self.clock = clock or Clock()
+        self.store: SqliteStore | None = None
+        self.api: Api | None = None
+        self.server: Server | None = None
+        self._runner: web.AppRunner | None = None
+        self.kubeconfig = os.path.join(self.data_dir, "kubeconfig")
+        self.url = ""
+
+    async def start(self) -> None:
+        creds = ensure_credentials(self.data_dir, default_sans(self.bind, self.tls_sans))
+        self.store = SqliteStore(os.path.join(self.data_dir, "state.db"),
+                                 compaction_window=self.compaction_window, clock=self.clock.now)
+        self.api = Api(self.store, self.clock)
+        host = client_host(self.bind)
+        self.server = Server(self.api, creds.token, f"{host}:{self.port}")
+        self._runner = web.AppRunner(self.server.app, access_log=None, handle_signals=False,
+                                     shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.bind, self.port,
+                           ssl_context=ssl_context(creds.server_cert, creds.server_key),
+                           reuse_address=True, backlog=1024)
+        await site.start()
+        if self.port == 0:
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"https://{host}:{self.port}"
+        await self.api.bootstrap()
+        write_kubeconfig(creds, self.url, self.kubeconfig)
+        self.server.ready.set()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self.store is not None:
+            await self.store.close()
+
+
+def _install_fast_loop() -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def run_control_plane(data_dir: str, port: int = 6443, bind: str = "127.0.0.1",
+                      compaction_window: float = 300.0, tls_sans: list[str] | None = None,
+                      print_kubeconfig: bool = True) -> int:
+    logging.basicConfig(level=os.environ.get("POCKETKUBE_LOG", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _install_fast_loop()
+    started = time.monotonic()
+
+    async def main() -> int:
+        cp = ControlPlane(data_dir, port, bind, compaction_window, tls_sans)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await cp.start()
+        except OSError as e:
+            print(f"pocketkube: cannot listen on {bind}:{port}: {e.strerror or e}", file=sys.stderr)
+            await cp.stop()
+            return 1
+        if print_kubeconfig:
+            print(f"pocketkube is ready at {cp.url} ({time.monotonic() - started:.2f}s)", flush=True)
+            print(f"export KUBECONFIG={cp.kubeconfig}", flush=True)
+        await stop.wait()
+        log.info("shutting down")
+        await cp.stop()
+        return 0
+
+    return asyncio.run(main())

@@ -1,0 +1,159 @@
+"""The Api layer in-process (no HTTP): strategies, deletion, namespaces, binding, watch semantics."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from pocketkube.api.core import Api, WriteOptions
+from pocketkube.api.errors import ApiError
+from pocketkube.api.resources import lookup
+from pocketkube.api.watching import WatchRequest, watch_events
+from pocketkube.clock import FakeClock
+from pocketkube.store.sqlite import SqliteStore
+
+PODS = lookup("", "v1", "pods")
+DEPLOY = lookup("apps", "v1", "deployments")
+JOBS = lookup("batch", "v1", "jobs")
+NS = lookup("", "v1", "namespaces")
+CM = lookup("", "v1", "configmaps")
+
+POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "1"}},
+       "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+DEP = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+       "spec": {"selector": {"matchLabels": {"a": "1"}},
+                "template": {"metadata": {"labels": {"a": "1"}}, "spec": POD["spec"]}}}
+
+
+def run(tmp_path, body):
+    async def main():
+        store = SqliteStore(str(tmp_path / "s.db"))
+        api = Api(store, FakeClock())
+        await api.bootstrap()
+        try:
+            await body(api)
+        finally:
+            await store.close()
+    asyncio.run(main())
+
+
+def copy(o):
+    import json
+    return json.loads(json.dumps(o))
+
+
+def test_create_resets_status_sets_generation_and_defaults(tmp_path):
+    async def body(api):
+        d = copy(DEP)
+        d["status"] = {"replicas": 9}
+        r = await api.create(DEPLOY, "default", d)
+        obj = r.obj
+        assert obj["status"] == {} and obj["metadata"]["generation"] == 1
+        assert obj["spec"]["replicas"] == 1 and obj["metadata"]["creationTimestamp"].endswith("Z")
+        p = (await api.create(PODS, "default", copy(POD))).obj
+        assert p["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
+        # Spec change bumps generation; a label change does not.
+        r = await api.patch(DEPLOY, "default", "d", "application/merge-patch+json", b'{"metadata":{"labels":{"x":"y"}}}')
+        assert r.obj["metadata"]["generation"] == 1
+        r = await api.patch(DEPLOY, "default", "d", "application/merge-patch+json", b'{"spec":{"replicas":3}}')
+        assert r.obj["metadata"]["generation"] == 2
+        # A no-op patch does not write (same resourceVersion).
+        again = await api.patch(DEPLOY, "default", "d", "application/merge-patch+json", b'{"spec":{"replicas":3}}')
+        assert again.obj["metadata"]["resourceVersion"] == r.obj["metadata"]["resourceVersion"]
+    run(tmp_path, body)
+
+
+def test_pod_graceful_deletion_and_force(tmp_path):
+    async def body(api):
+        await api.create(PODS, "default", copy(POD))
+        await api.bind("default", "p", {"target": {"kind": "Node", "name": "n1"}})
+        with pytest.raises(ApiError) as e:
+            await api.bind("default", "p", {"target": {"kind": "Node", "name": "n2"}})
+        assert e.value.code == 409
+        r = await api.delete(PODS, "default", "p", {})
+        meta = r.obj["metadata"]
+        assert meta["deletionGracePeriodSeconds"] == 30 and meta["deletionTimestamp"]
+        # Still there while terminating; a shorter grace period may follow; zero removes it.
+        assert (await api.get(PODS, "default", "p"))["metadata"]["deletionTimestamp"]
+        r = await api.delete(PODS, "default", "p", {"gracePeriodSeconds": 5})
+        assert r.obj["metadata"]["deletionGracePeriodSeconds"] == 5
+        await api.delete(PODS, "default", "p", {"gracePeriodSeconds": 0})
+        with pytest.raises(ApiError) as e:
+            await api.get(PODS, "default", "p")
+        assert e.value.code == 404
+        # An unscheduled pod goes at once.
+        await api.create(PODS, "default", copy(POD))
+        await api.delete(PODS, "default", "p", {})
+        with pytest.raises(ApiError):
+            await api.get(PODS, "default", "p")
+    run(tmp_path, body)
+
+
+def test_propagation_finalizers_and_job_orphan_default(tmp_path):
+    async def body(api):
+        await api.create(DEPLOY, "default", copy(DEP))
+        r = await api.delete(DEPLOY, "default", "d", {"propagationPolicy": "Orphan"})
+        assert r.obj["metadata"]["finalizers"] == ["orphan"]
+        # Removing the finalizer completes the deletion.
+        await api.patch(DEPLOY, "default", "d", "application/merge-patch+json", b'{"metadata":{"finalizers":null}}')
+        with pytest.raises(ApiError):
+            await api.get(DEPLOY, "default", "d")
+        job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+               "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": POD["spec"]["containers"]}}}}
+        await api.create(JOBS, "default", job)
+        r = await api.delete(JOBS, "default", "j", {})
+        assert r.obj["metadata"]["finalizers"] == ["orphan"]
+        with pytest.raises(ApiError) as e:
+            await api.delete(DEPLOY, "default", "x", {"propagationPolicy": "Sideways"})
+        assert e.value.code == 422
+    run(tmp_path, body)
+
+
+def test_namespace_termination_and_finalize(tmp_path):
+    async def body(api):
+        await api.create(NS, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gone"}})
+        ns = (await api.delete(NS, "", "gone", {})).obj
+        assert ns["status"]["phase"] == "Terminating" and ns["metadata"]["deletionTimestamp"]
+        with pytest.raises(ApiError) as e:
+            await api.create(CM, "gone", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}})
+        assert e.value.code == 403 and "being terminated" in e.value.message
+        ns["spec"]["finalizers"] = []
+        await api.update(NS, "", "gone", ns, subresource="finalize")
+        with pytest.raises(ApiError) as e:
+            await api.get(NS, "", "gone")
+        assert e.value.code == 404
+    run(tmp_path, body)
+
+
+def test_watch_selector_transitions_and_initial_events(tmp_path):
+    async def body(api):
+        rv = api.store.revision
+        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"k": "a"}}}
+        await api.create(CM, "default", copy(cm))
+        await api.patch(CM, "default", "c", "application/merge-patch+json", b'{"metadata":{"labels":{"k":"b"}}}')
+        await api.patch(CM, "default", "c", "application/merge-patch+json", b'{"metadata":{"labels":{"k":"a"}}}')
+        await api.delete(CM, "default", "c", {})
+        types = []
+        async for ev in watch_events(api, CM, "default", WatchRequest(str(rv), "k=a", timeout=0.3)):
+            types.append(ev["type"])
+        assert types == ["ADDED", "DELETED", "ADDED", "DELETED"]
+        await api.create(CM, "default", copy(cm))
+        evs = []
+        req = WatchRequest("", allow_bookmarks=True, send_initial_events=True,
+                           resource_version_match="NotOlderThan", timeout=0.2)
+        async for ev in watch_events(api, CM, "default", req):
+            evs.append(ev)
+        assert evs[0]["type"] == "ADDED" and evs[0]["object"]["metadata"]["name"] == "c"
+        assert evs[1]["type"] == "BOOKMARK"
+        assert evs[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+    run(tmp_path, body)
+
+
+def test_dry_run_writes_nothing(tmp_path):
+    async def body(api):
+        r = await api.create(DEPLOY, "default", copy(DEP), WriteOptions(dry_run=True))
+        assert r.obj["metadata"]["uid"]
+        with pytest.raises(ApiError):
+            await api.get(DEPLOY, "default", "d")
+    run(tmp_path, body)
