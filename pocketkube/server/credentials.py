@@ -15,13 +15,13 @@ import secrets
 import socket
 from dataclasses import dataclass
 
-import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+import orjson
+
+# cryptography is imported only when a certificate must be made: a restart with valid
+# credentials then costs no time or memory for it.
 
 _VALID_DAYS = 3650
+_SANS_FILE = "server.sans"
 
 
 @dataclass
@@ -45,12 +45,19 @@ def _write_private(path: str, data: bytes) -> None:
     os.chmod(path, 0o600)
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def _key_pem(key) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
 
-def _new_ca(data_dir: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def _new_ca(data_dir: str):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"pocketkube-ca@{int(now.timestamp())}")])
@@ -89,8 +96,10 @@ def default_sans(bind: str, extra: list[str] | None = None) -> list[str]:
     return out
 
 
-def _san_entries(names: list[str]) -> list[x509.GeneralName]:
-    out: list[x509.GeneralName] = []
+def _san_entries(names: list[str]) -> list:
+    from cryptography import x509
+
+    out: list = []
     for n in names:
         try:
             out.append(x509.IPAddress(ipaddress.ip_address(n)))
@@ -99,16 +108,18 @@ def _san_entries(names: list[str]) -> list[x509.GeneralName]:
     return out
 
 
-def _cert_covers(path: str, names: list[str]) -> bool:
+def _cert_covers(data_dir: str, names: list[str]) -> bool:
+    """Whether the issued server certificate names all of `names` (read from its sidecar list)."""
     try:
-        with open(path, "rb") as f:
-            cert = x509.load_pem_x509_certificate(f.read())
-        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (OSError, ValueError, x509.ExtensionNotFound):
+        with open(os.path.join(data_dir, _SANS_FILE), "rb") as f:
+            have = set(orjson.loads(f.read()))
+    except (OSError, ValueError):
         return False
-    have = {str(v) for v in sans.get_values_for_type(x509.DNSName)}
-    have |= {str(v) for v in sans.get_values_for_type(x509.IPAddress)}
-    return all(str(ipaddress.ip_address(n)) in have if _is_ip(n) else n in have for n in names)
+    return all(_canonical(n) in have for n in names)
+
+
+def _canonical(name: str) -> str:
+    return str(ipaddress.ip_address(name)) if _is_ip(name) else name
 
 
 def _is_ip(n: str) -> bool:
@@ -119,8 +130,12 @@ def _is_ip(n: str) -> bool:
         return False
 
 
-def _issue_server_cert(data_dir: str, ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey,
-                       names: list[str]) -> None:
+def _issue_server_cert(data_dir: str, ca, ca_key, names: list[str]) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (x509.CertificateBuilder()
@@ -136,6 +151,8 @@ def _issue_server_cert(data_dir: str, ca: x509.Certificate, ca_key: ec.EllipticC
     _write_private(os.path.join(data_dir, "server.key"), _key_pem(key))
     with open(os.path.join(data_dir, "server.crt"), "wb") as f:
         f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(os.path.join(data_dir, _SANS_FILE), "wb") as f:
+        f.write(orjson.dumps([_canonical(n) for n in names]))
 
 
 def ensure_credentials(data_dir: str, sans: list[str]) -> Credentials:
@@ -148,8 +165,11 @@ def ensure_credentials(data_dir: str, sans: list[str]) -> Credentials:
     ca = ca_key = None
     if not (os.path.exists(ca_crt) and os.path.exists(ca_key_path)):
         ca, ca_key = _new_ca(data_dir)
-    if not (os.path.exists(srv_crt) and os.path.exists(srv_key) and _cert_covers(srv_crt, sans)):
+    if not (os.path.exists(srv_crt) and os.path.exists(srv_key) and _cert_covers(data_dir, sans)):
         if ca is None:
+            from cryptography import x509
+            from cryptography.hazmat.primitives import serialization
+
             with open(ca_crt, "rb") as f:
                 ca = x509.load_pem_x509_certificate(f.read())
             with open(ca_key_path, "rb") as f:
@@ -173,6 +193,8 @@ def client_host(bind: str) -> str:
 
 def write_kubeconfig(creds: Credentials, server_url: str, path: str | None = None) -> str:
     import base64
+
+    import yaml
 
     path = path or os.path.join(creds.data_dir, "kubeconfig")
     config = {
