@@ -1,0 +1,87 @@
+"""Client pieces: in-process client, informer (list, watch, relist after 410) and work queue."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pocketkube.api.core import Api
+from pocketkube.client.informer import Informer
+from pocketkube.client.inprocess import InProcessClient
+from pocketkube.client.workqueue import WorkQueue, run_workers
+from pocketkube.clock import FakeClock
+from pocketkube.store.sqlite import SqliteStore
+
+
+def cm(name, **data):
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
+
+
+async def until(pred, timeout=5.0):
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not pred():
+        assert loop.time() < end, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+def test_informer_follows_changes_and_recovers_from_compaction(tmp_path):
+    async def main():
+        store = SqliteStore(str(tmp_path / "s.db"))
+        api = Api(store)
+        await api.bootstrap()
+        c = InProcessClient(api)
+        await c.create("configmaps", "default", cm("a", x="1"))
+        inf = Informer(c, "configmaps", "default", watch_timeout=0.5)
+        events = []
+        inf.add_handler(lambda t, old, new: events.append((t, (new or old)["metadata"]["name"])))
+        inf.start()
+        await inf.wait_synced(5)
+        assert events == [("ADDED", "a")]
+        await c.patch("configmaps", "default", "a", {"data": {"x": "2"}})
+        await c.create("configmaps", "default", cm("b"))
+        await c.delete("configmaps", "default", "a")
+        await until(lambda: len(events) == 4)
+        assert events[1:] == [("MODIFIED", "a"), ("ADDED", "b"), ("DELETED", "a")]
+        assert set(inf.cache) == {"default/b"}
+        # Compact past the informer's revision while it is between watches: it must relist.
+        await inf.stop()
+        await c.create("configmaps", "default", cm("c"))
+        await c.delete("configmaps", "default", "b")
+        await store.compact(store.revision)
+        inf.start()
+        await until(lambda: set(inf.cache) == {"default/c"})
+        assert ("DELETED", "b") in events and ("ADDED", "c") in events
+        await inf.stop()
+        await store.close()
+    asyncio.run(main())
+
+
+def test_workqueue_dedupes_serialises_and_retries():
+    async def main():
+        clock = FakeClock()
+        q = WorkQueue("t", clock)
+        running: set[str] = set()
+        calls: list[str] = []
+        fail_once = {"b"}
+
+        async def sync(key):
+            assert key not in running  # never two workers on one key
+            running.add(key)
+            calls.append(key)
+            await asyncio.sleep(0.01)
+            running.discard(key)
+            if key in fail_once:
+                fail_once.discard(key)
+                raise RuntimeError("boom")
+        task = asyncio.create_task(run_workers(q, sync, workers=3))
+        for k in ("a", "a", "b", "a"):
+            q.add(k)
+        await until(lambda: calls.count("a") >= 1 and "b" in calls)
+        q.add("a")  # while possibly processing: marked dirty, synced again afterwards
+        await until(lambda: calls.count("a") == 2)
+        assert calls.count("b") == 1
+        clock.advance(1)  # the failed key comes back after its back-off
+        await until(lambda: calls.count("b") == 2)
+        q.shutdown()
+        await asyncio.wait_for(task, 2)
+    asyncio.run(main())
