@@ -16,6 +16,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
+from .selectors import SelectorError, format_label_selector, selector_string
+
 if TYPE_CHECKING:
     from pocketkube.api.resources import Resource
 
@@ -170,47 +172,6 @@ def _format_labels(labels: dict | None) -> str:
     if not labels:
         return "<none>"
     return ",".join(sorted(f"{k}={v}" for k, v in labels.items()))
-
-
-_SELECTOR_OPS = {"In": " in ", "NotIn": " notin "}
-
-
-def _selector_string(selector: dict | None) -> str | None:
-    """metav1.LabelSelectorAsSelector(...).String(); None when the selector is invalid."""
-    if not selector:
-        # A nil selector selects nothing and an empty one everything; both print as "".
-        return ""
-    reqs: list[tuple[str, str]] = []
-    for k, v in (selector.get("matchLabels") or _E).items():
-        reqs.append((k, f"{k}={v}"))
-    for expr in selector.get("matchExpressions") or ():
-        key = expr.get("key", "")
-        op = expr.get("operator")
-        values = expr.get("values") or []
-        if op in _SELECTOR_OPS:
-            if not values:
-                return None
-            reqs.append((key, key + _SELECTOR_OPS[op] + "(" + ",".join(sorted(values)) + ")"))
-        elif op == "Exists":
-            if values:
-                return None
-            reqs.append((key, key))
-        elif op == "DoesNotExist":
-            if values:
-                return None
-            reqs.append((key, "!" + key))
-        else:
-            return None
-    reqs.sort(key=lambda r: r[0])  # internalSelector keeps requirements ordered by key
-    return ",".join(r[1] for r in reqs)
-
-
-def _format_label_selector(selector: dict | None) -> str:
-    """metav1.FormatLabelSelector: like the selector string, but "<none>" when empty."""
-    s = _selector_string(selector)
-    if s is None:
-        return "<error>"
-    return s or "<none>"
 
 
 def _condition_true(conditions: list | None, type_: str) -> bool:
@@ -812,7 +773,10 @@ def _deployment_cells(d: dict, now: datetime) -> list:
     spec = d.get("spec") or _E
     status = d.get("status") or _E
     names, images = _layout_containers(_template_spec(spec))
-    selector = _selector_string(spec.get("selector"))
+    try:
+        selector = selector_string(spec.get("selector"))
+    except SelectorError:
+        selector = "<invalid>"
     return [
         meta.get("name", ""),
         f"{_int(status.get('readyReplicas'))}/{_replicas(spec)}",
@@ -821,7 +785,7 @@ def _deployment_cells(d: dict, now: datetime) -> list:
         _since(meta.get("creationTimestamp"), now),
         names,
         images,
-        "<invalid>" if selector is None else selector,
+        selector,
     ]
 
 
@@ -850,7 +814,7 @@ def _replicaset_cells(rs: dict, now: datetime) -> list:
         _since(meta.get("creationTimestamp"), now),
         names,
         images,
-        _format_label_selector(spec.get("selector")),
+        format_label_selector(spec.get("selector")),
     ]
 
 
@@ -906,7 +870,7 @@ def _daemonset_cells(ds: dict, now: datetime) -> list:
         _since(meta.get("creationTimestamp"), now),
         names,
         images,
-        _format_label_selector(spec.get("selector")),
+        format_label_selector(spec.get("selector")),
     ]
 
 
@@ -986,7 +950,7 @@ def _job_cells(job: dict, now: datetime) -> list:
 
     names, images = _layout_containers(_template_spec(spec))
     return [meta.get("name", ""), state, done, took, _since(meta.get("creationTimestamp"), now),
-            names, images, _format_label_selector(spec.get("selector"))]
+            names, images, format_label_selector(spec.get("selector"))]
 
 
 _JOB_COLUMNS = [
@@ -1019,7 +983,7 @@ def _cronjob_cells(cj: dict, now: datetime) -> list:
         _since(meta.get("creationTimestamp"), now),
         names,
         images,
-        _format_label_selector(job_spec.get("selector")),
+        format_label_selector(job_spec.get("selector")),
     ]
 
 
