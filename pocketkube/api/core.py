@@ -158,7 +158,7 @@ class Api:
         api_version = f"{g}/{v}" if g else v
         decoded = decoding.check_object(node, obj, k, api_version, raw)
         if mode == "Strict" and (decoded.unknown or decoded.duplicates):
-            raise decoding.strict_error(k, decoded.unknown, decoded.duplicates)
+            raise decoding.strict_error(k, decoded.unknown, decoded.duplicates, api_version=api_version)
         warnings = decoding.warnings(decoded.unknown, decoded.duplicates) if mode == "Warn" else []
         return decoded.obj, warnings
 
@@ -275,11 +275,14 @@ class Api:
         meta["creationTimestamp"] = self.clock.rfc3339()
         generate = bool(meta.get("generateName")) and not meta.get("name")
         strategy.prepare_for_create(res, obj)
-        apply_defaults(res, obj)
+        # Some defaults use the name (Job and Namespace labels): name first, then default.
+        template = objects.deep_copy(obj) if generate else obj
         for attempt in range(8):
             if generate:
-                base = meta["generateName"]
-                meta["name"] = base[: max(0, 63 - 5)] + objects.random_suffix()
+                obj = objects.deep_copy(template)
+                meta = obj["metadata"]
+                meta["name"] = meta["generateName"][: max(0, 63 - 5)] + objects.random_suffix()
+            apply_defaults(res, obj, create=True)
             errs = validate(res, obj, None)
             if errs:
                 raise self._invalid(res, meta.get("name") or meta.get("generateName", ""), errs)
@@ -386,7 +389,7 @@ class Api:
         self._merge_system_meta(res, new, old)
         if subresource == "status":
             strategy.prepare_for_status_update(res, new, old)
-            apply_defaults(res, new)
+            apply_defaults(res, new, create=False)
             errs = validate_status_update(res, new, old)
         elif subresource == "finalize":
             # Only spec.finalizers of a namespace changes here.
@@ -399,7 +402,7 @@ class Api:
             errs = []
         else:
             strategy.prepare_for_update(res, new, old)
-            apply_defaults(res, new)
+            apply_defaults(res, new, create=False)
             errs = validate(res, new, old)
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         if errs:
@@ -411,7 +414,9 @@ class Api:
         opts = opts or WriteOptions()
         mode = _check_field_validation(opts.field_validation)
         obj = self._check_type(res, body)
-        obj, warnings = self._strict(res, obj, raw, mode)
+        warnings: list[str] = []
+        if not opts.trusted:
+            obj, warnings = self._strict(res, obj, raw, mode)
         has_rv = bool(_meta(obj).get("resourceVersion"))
         if subresource is None and not has_rv and res.plural in ("events",):
             # Events allow create on update (the event recorder relies on it).
@@ -465,8 +470,9 @@ class Api:
             patched.setdefault("kind", res.kind)
             patched.setdefault("apiVersion", res.api_version)
             checked = self._check_type(res, patched)
-            checked, w = self._strict(res, checked, None, mode)
-            warnings[:] = w
+            if not opts.trusted:
+                checked, w = self._strict(res, checked, None, mode)
+                warnings[:] = w
             meta = _meta(checked)
             # A resourceVersion in the patch is a precondition; otherwise the stored one is used.
             if meta.get("resourceVersion") == old["metadata"]["resourceVersion"]:

@@ -974,8 +974,10 @@ class _BodyError(Exception):
 _PLAIN_TAG = "!pocketkube/plain"
 _YAML_TAG = "tag:yaml.org,2002:"
 _YAML_CONSTANTS: dict[str, object] = {}
-for _words, _value in ((("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), True),
-                       (("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), False),
+for _words, _value in ((("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE",
+                         "on", "On", "ON"), True),
+                       (("n", "N", "no", "No", "NO", "false", "False", "FALSE",
+                         "off", "Off", "OFF"), False),
                        (("", "~", "null", "Null", "NULL"), None),
                        ((".nan", ".NaN", ".NAN"), float("nan")),
                        ((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), float("inf")),
@@ -1054,7 +1056,7 @@ def _yaml_scalar(node: yaml.ScalarNode) -> object:
         try:
             return base64.b64decode(value, validate=False).decode("utf-8", "replace")
         except (binascii.Error, ValueError):
-            raise _BodyError(f"yaml: !!binary value contains invalid base64 data") from None
+            raise _BodyError("yaml: !!binary value contains invalid base64 data") from None
     resolved = _yaml_plain(value) if value else None
     actual = {bool: "bool", int: "int", float: "float", type(None): "null", str: "str"}[type(resolved)]
     if short in ("bool", "int", "float", "null") and actual != short \
@@ -1108,7 +1110,8 @@ class _YamlConverter:
             v = _yaml_scalar(node)
             if type(v) is float:
                 if v != v or v in (float("inf"), float("-inf")):
-                    raise _BodyError(f"json: unsupported value: {'NaN' if v != v else ('+Inf' if v > 0 else '-Inf')}")
+                    text = "NaN" if v != v else ("+Inf" if v > 0 else "-Inf")
+                    raise _BodyError(f"json: unsupported value: {text}")
                 # encoding/json writes integral floats without a fraction, and the decoder
                 # then reads them back as integers.
                 if v == int(v) and abs(v) < 1e21 and -(1 << 63) <= int(v) <= _INT64_MAX:

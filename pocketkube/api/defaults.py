@@ -80,7 +80,8 @@ _DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])
 _REFERENCE_RE = re.compile(
     rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
     r"(?::[\w][\w.-]{0,127})?"
-    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?")
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
+)
 
 
 def image_tag(image: str) -> str:
@@ -105,7 +106,8 @@ def default_pull_policy(image: str) -> str:
 
 def _http_get(action: Any) -> None:
     if isinstance(action, dict):
-        action.setdefault("path", "/") if not action.get("path") else None
+        if not action.get("path"):
+            action["path"] = "/"
         if not action.get("scheme"):
             action["scheme"] = "HTTP"
 
@@ -113,8 +115,12 @@ def _http_get(action: Any) -> None:
 def _probe(probe: Any) -> None:
     if not isinstance(probe, dict):
         return
-    for field, value in (("timeoutSeconds", 1), ("periodSeconds", 10), ("successThreshold", 1),
-                         ("failureThreshold", 3)):
+    for field, value in (
+        ("timeoutSeconds", 1),
+        ("periodSeconds", 10),
+        ("successThreshold", 1),
+        ("failureThreshold", 3),
+    ):
         if not probe.get(field):
             probe[field] = value
     _http_get(probe.get("httpGet"))
@@ -166,12 +172,38 @@ def _container(c: dict) -> None:
         _canonical_list(res.get("requests"))
 
 
-_VOLUME_SOURCES = ("emptyDir", "hostPath", "gitRepo", "gcePersistentDisk", "awsElasticBlockStore",
-                   "secret", "nfs", "iscsi", "glusterfs", "flocker", "persistentVolumeClaim",
-                   "rbd", "cinder", "cephfs", "quobyte", "downwardAPI", "fc", "flexVolume",
-                   "configMap", "azureFile", "vsphereVolume", "photonPersistentDisk",
-                   "portworxVolume", "azureDisk", "storageos", "projected", "scaleIO", "csi",
-                   "ephemeral", "image")
+_VOLUME_SOURCES = (
+    "emptyDir",
+    "hostPath",
+    "gitRepo",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "secret",
+    "nfs",
+    "iscsi",
+    "glusterfs",
+    "flocker",
+    "persistentVolumeClaim",
+    "rbd",
+    "cinder",
+    "cephfs",
+    "quobyte",
+    "downwardAPI",
+    "fc",
+    "flexVolume",
+    "configMap",
+    "azureFile",
+    "vsphereVolume",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "azureDisk",
+    "storageos",
+    "projected",
+    "scaleIO",
+    "csi",
+    "ephemeral",
+    "image",
+)
 _FILE_MODE = 420  # 0644
 
 
@@ -223,8 +255,12 @@ def _volume(v: dict) -> None:
                 rbd[k] = dv
     az = v.get("azureDisk")
     if isinstance(az, dict):
-        for k, dv in (("cachingMode", "ReadWrite"), ("fsType", "ext4"), ("readOnly", False),
-                      ("kind", "Shared")):
+        for k, dv in (
+            ("cachingMode", "ReadWrite"),
+            ("fsType", "ext4"),
+            ("readOnly", False),
+            ("kind", "Shared"),
+        ):
             if az.get(k) is None:
                 az[k] = dv
 
@@ -400,11 +436,15 @@ def _service(obj: dict, create: bool) -> None:
         if tp is None or tp == 0 or tp == "":
             p["targetPort"] = p.get("port")
     accessible = stype in ("LoadBalancer", "NodePort") or (
-        stype == "ClusterIP" and bool(spec.get("externalIPs")))
+        stype == "ClusterIP" and bool(spec.get("externalIPs"))
+    )
     if accessible and not spec.get("externalTrafficPolicy"):
         spec["externalTrafficPolicy"] = "Cluster"
-    if spec.get("internalTrafficPolicy") is None and stype in ("NodePort", "LoadBalancer",
-                                                               "ClusterIP"):
+    if spec.get("internalTrafficPolicy") is None and stype in (
+        "NodePort",
+        "LoadBalancer",
+        "ClusterIP",
+    ):
         spec["internalTrafficPolicy"] = "Cluster"
     if stype == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") is None:
         spec["allocateLoadBalancerNodePorts"] = True
@@ -419,8 +459,9 @@ def _service(obj: dict, create: bool) -> None:
     # IP family fields as the allocator sets them on a single-stack IPv4 cluster; a headless
     # service without selector asks for every family the cluster has.
     if spec.get("ipFamilyPolicy") is None:
-        spec["ipFamilyPolicy"] = ("RequireDualStack" if _headless_without_selector(spec)
-                                  else "SingleStack")
+        spec["ipFamilyPolicy"] = (
+            "RequireDualStack" if _headless_without_selector(spec) else "SingleStack"
+        )
     if not spec.get("ipFamilies"):
         spec["ipFamilies"] = ["IPv4"]
 

@@ -15,8 +15,9 @@ from functools import lru_cache
 from typing import NamedTuple
 
 # Upstream's error texts, returned to clients verbatim.
-ERR_FORMAT_WRONG = ("quantities must match the regular expression "
-                    "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
+ERR_FORMAT_WRONG = (
+    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+)
 ERR_NUMERIC = "unable to parse numeric part of quantity"
 ERR_SUFFIX = "unable to parse quantity's suffix"
 
@@ -30,8 +31,18 @@ _NANO = Decimal("1e-9")
 _MILLI = Decimal("1e-3")
 _MAX = Decimal((1 << 63) - 1)
 
-_DEC_SUFFIXES = {"": 0, "n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15,
-                 "E": 18}
+_DEC_SUFFIXES = {
+    "": 0,
+    "n": -9,
+    "u": -6,
+    "m": -3,
+    "k": 3,
+    "M": 6,
+    "G": 9,
+    "T": 12,
+    "P": 15,
+    "E": 18,
+}
 _BIN_SUFFIXES = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
 _DEC_BY_EXP = {v: k for k, v in _DEC_SUFFIXES.items()}
 _BIN_BY_EXP = {v: k for k, v in _BIN_SUFFIXES.items()}
@@ -159,7 +170,7 @@ def format_quantity(value: Decimal, fmt: str = DECIMAL_SI) -> str:
     n, e = _strip_tens(n, exp)
     # Exponents are kept at multiples of three so that a suffix exists for them.
     r = e % 3
-    n *= 10 ** r
+    n *= 10**r
     e -= r
     if fmt == DECIMAL_EXPONENT:
         suffix = f"e{e}" if e else ""

@@ -53,6 +53,7 @@ _STATUS_VALIDATORS: dict[tuple[str, str], StatusValidator] = {
     ("", "Namespace"): core.validate_namespace_status,
     ("", "PersistentVolume"): storage.validate_pv_status,
     ("", "PersistentVolumeClaim"): storage.validate_pvc_status,
+    ("", "Node"): lambda obj, old: core.validate_node(obj, old),
     ("apps", "Deployment"): apps.validate_deployment_status,
     ("apps", "ReplicaSet"): apps.validate_replicaset_status,
     ("apps", "StatefulSet"): apps.validate_statefulset_status,
@@ -75,8 +76,9 @@ def validate_status_update(resource: "Resource", obj: dict, old: dict) -> list[F
     fn = _STATUS_VALIDATORS.get((resource.group, resource.kind))
     if fn is None:
         # Node status (and kinds without status rules) only has metadata rules upstream.
-        return validate_object_meta_update(dict_of(obj.get("metadata")),
-                                           dict_of(old.get("metadata")))
+        return validate_object_meta_update(
+            dict_of(obj.get("metadata")), dict_of(old.get("metadata"))
+        )
     return fn(obj, old)
 
 

@@ -12,14 +12,26 @@ from pocketkube.api.errors import FieldError, forbidden, invalid, not_supported,
 from pocketkube.api.names import name_is_dns_label, name_is_dns_subdomain
 from pocketkube.api.selectors import SelectorError, selector_from_dict, validate_label_selector
 
-from .common import (JSONValue, as_int, bad, child, deep_equal, dict_of, immutable, list_of,
-                     nonneg, str_of)
+from .common import (
+    JSONValue,
+    as_int,
+    bad,
+    child,
+    deep_equal,
+    dict_of,
+    immutable,
+    list_of,
+    nonneg,
+    str_of,
+)
 from .meta import validate_object_meta, validate_object_meta_update
 from .podspec import validate_pod_template_spec
 
 _PERCENT_RE = re.compile(r"[0-9]+%")
-_PERCENT_ERROR = ("a valid percent string must be a numeric string followed by an ending '%' "
-                  "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')")
+_PERCENT_ERROR = (
+    "a valid percent string must be a numeric string followed by an ending '%' "
+    "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"
+)
 
 
 # --- shared pieces ---------------------------------------------------------------------------
@@ -76,22 +88,34 @@ def _template_for_replicas(tpl, parsed, path: str, kind: str) -> list[FieldError
     tpl = dict_of(tpl)
     labels = dict_of(dict_of(tpl.get("metadata")).get("labels"))
     if parsed is not None and not parsed.empty() and not parsed.matches(labels):
-        errs.append(invalid(child(child(path, "metadata"), "labels"), JSONValue(labels),
-                            "`selector` does not match template `labels`"))
+        errs.append(
+            invalid(
+                child(child(path, "metadata"), "labels"),
+                JSONValue(labels),
+                "`selector` does not match template `labels`",
+            )
+        )
     errs.extend(validate_pod_template_spec(tpl, path))
     spec = dict_of(tpl.get("spec"))
     rp = str_of(spec.get("restartPolicy"))
     if rp != "Always":
         errs.append(not_supported(child(child(path, "spec"), "restartPolicy"), rp, ["Always"]))
     if spec.get("activeDeadlineSeconds") is not None:
-        errs.append(forbidden(child(child(path, "spec"), "activeDeadlineSeconds"),
-                              f"activeDeadlineSeconds in {kind} is not Supported"))
+        errs.append(
+            forbidden(
+                child(child(path, "spec"), "activeDeadlineSeconds"),
+                f"activeDeadlineSeconds in {kind} is not Supported",
+            )
+        )
     return errs
 
 
 def _selector_immutable(new: dict, old: dict) -> list[FieldError]:
-    return immutable(dict_of(new.get("spec")).get("selector"),
-                     dict_of(old.get("spec")).get("selector"), "spec.selector")
+    return immutable(
+        dict_of(new.get("spec")).get("selector"),
+        dict_of(old.get("spec")).get("selector"),
+        "spec.selector",
+    )
 
 
 # --- Deployment ------------------------------------------------------------------------------
@@ -102,8 +126,12 @@ def _deployment_strategy(strategy: dict, path: str) -> list[FieldError]:
     ru = strategy.get("rollingUpdate")
     if t == "Recreate":
         if ru is not None:
-            return [forbidden(child(path, "rollingUpdate"),
-                              "may not be specified when strategy `type` is 'Recreate'")]
+            return [
+                forbidden(
+                    child(path, "rollingUpdate"),
+                    "may not be specified when strategy `type` is 'Recreate'",
+                )
+            ]
         return []
     if t == "RollingUpdate":
         rpath = child(path, "rollingUpdate")
@@ -114,8 +142,13 @@ def _deployment_strategy(strategy: dict, path: str) -> list[FieldError]:
         errs = validate_positive_int_or_percent(mu, child(rpath, "maxUnavailable"))
         errs.extend(validate_positive_int_or_percent(ms, child(rpath, "maxSurge")))
         if _int_or_percent_value(mu) == 0 and _int_or_percent_value(ms) == 0:
-            errs.append(invalid(child(rpath, "maxUnavailable"), bad(mu if mu is not None else 0),
-                                "may not be 0 when `maxSurge` is 0"))
+            errs.append(
+                invalid(
+                    child(rpath, "maxUnavailable"),
+                    bad(mu if mu is not None else 0),
+                    "may not be 0 when `maxSurge` is 0",
+                )
+            )
         errs.extend(not_more_than_100_percent(mu, child(rpath, "maxUnavailable")))
         return errs
     return [not_supported(path, JSONValue(strategy), ["Recreate", "RollingUpdate"])]
@@ -126,8 +159,11 @@ def validate_deployment_spec(spec: dict, path: str = "spec") -> list[FieldError]
     parsed, serrs = _validate_selector(spec, path, "deployment")
     errs.extend(serrs)
     if parsed is not None:
-        errs.extend(_template_for_replicas(spec.get("template"), parsed, child(path, "template"),
-                                           "ReplicaSet"))
+        errs.extend(
+            _template_for_replicas(
+                spec.get("template"), parsed, child(path, "template"), "ReplicaSet"
+            )
+        )
     errs.extend(_deployment_strategy(dict_of(spec.get("strategy")), child(path, "strategy")))
     errs.extend(nonneg(spec.get("minReadySeconds"), child(path, "minReadySeconds")))
     errs.extend(nonneg(spec.get("revisionHistoryLimit"), child(path, "revisionHistoryLimit")))
@@ -135,8 +171,13 @@ def validate_deployment_spec(spec: dict, path: str = "spec") -> list[FieldError]
     if pds is not None:
         errs.extend(nonneg(pds, child(path, "progressDeadlineSeconds")))
         if pds <= (as_int(spec.get("minReadySeconds")) or 0):
-            errs.append(invalid(child(path, "progressDeadlineSeconds"), pds,
-                                "must be greater than minReadySeconds"))
+            errs.append(
+                invalid(
+                    child(path, "progressDeadlineSeconds"),
+                    pds,
+                    "must be greater than minReadySeconds",
+                )
+            )
     return errs
 
 
@@ -174,9 +215,21 @@ def _collision_count(new: dict, old: dict) -> list[FieldError]:
 def validate_deployment_status(obj: dict, old: dict) -> list[FieldError]:
     errs = validate_object_meta_update(dict_of(obj.get("metadata")), dict_of(old.get("metadata")))
     st = dict_of(obj.get("status"))
-    errs.extend(_status_counts(st, "status", ("observedGeneration", "replicas", "updatedReplicas",
-                                              "readyReplicas", "availableReplicas",
-                                              "unavailableReplicas", "collisionCount")))
+    errs.extend(
+        _status_counts(
+            st,
+            "status",
+            (
+                "observedGeneration",
+                "replicas",
+                "updatedReplicas",
+                "readyReplicas",
+                "availableReplicas",
+                "unavailableReplicas",
+                "collisionCount",
+            ),
+        )
+    )
     r = as_int(st.get("replicas")) or 0
     for f in ("updatedReplicas", "readyReplicas", "availableReplicas"):
         v = as_int(st.get(f)) or 0
@@ -199,8 +252,11 @@ def validate_replicaset_spec(spec: dict, path: str = "spec") -> list[FieldError]
     parsed, serrs = _validate_selector(spec, path, "deployment")
     errs.extend(serrs)
     if parsed is not None:
-        errs.extend(_template_for_replicas(spec.get("template"), parsed, child(path, "template"),
-                                           "ReplicaSet"))
+        errs.extend(
+            _template_for_replicas(
+                spec.get("template"), parsed, child(path, "template"), "ReplicaSet"
+            )
+        )
     return errs
 
 
@@ -220,8 +276,19 @@ def validate_replicaset(obj: dict, old: dict | None) -> list[FieldError]:
 def validate_replicaset_status(obj: dict, old: dict) -> list[FieldError]:
     errs = validate_object_meta_update(dict_of(obj.get("metadata")), dict_of(old.get("metadata")))
     st = dict_of(obj.get("status"))
-    errs.extend(_status_counts(st, "status", ("replicas", "fullyLabeledReplicas", "readyReplicas",
-                                              "availableReplicas", "observedGeneration")))
+    errs.extend(
+        _status_counts(
+            st,
+            "status",
+            (
+                "replicas",
+                "fullyLabeledReplicas",
+                "readyReplicas",
+                "availableReplicas",
+                "observedGeneration",
+            ),
+        )
+    )
     r = as_int(st.get("replicas")) or 0
     for f in ("fullyLabeledReplicas", "readyReplicas", "availableReplicas"):
         v = as_int(st.get(f)) or 0
@@ -238,9 +305,17 @@ def validate_replicaset_status(obj: dict, old: dict) -> list[FieldError]:
 STATEFULSET_UPDATE_FORBIDDEN = (
     "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', "
     "'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and "
-    "'minReadySeconds' are forbidden")
-_STS_MUTABLE = ("replicas", "ordinals", "template", "updateStrategy", "revisionHistoryLimit",
-                "persistentVolumeClaimRetentionPolicy", "minReadySeconds")
+    "'minReadySeconds' are forbidden"
+)
+_STS_MUTABLE = (
+    "replicas",
+    "ordinals",
+    "template",
+    "updateStrategy",
+    "revisionHistoryLimit",
+    "persistentVolumeClaimRetentionPolicy",
+    "minReadySeconds",
+)
 _RETENTION = ["Retain", "Delete"]
 
 
@@ -250,8 +325,9 @@ def validate_statefulset_spec(spec: dict, path: str = "spec") -> list[FieldError
     if not pmp:
         errs.append(required(child(path, "podManagementPolicy"), ""))
     elif pmp not in ("OrderedReady", "Parallel"):
-        errs.append(invalid(child(path, "podManagementPolicy"), pmp,
-                            "must be 'OrderedReady' or 'Parallel'"))
+        errs.append(
+            invalid(child(path, "podManagementPolicy"), pmp, "must be 'OrderedReady' or 'Parallel'")
+        )
     us = dict_of(spec.get("updateStrategy"))
     upath = child(path, "updateStrategy")
     t = str_of(us.get("type"))
@@ -259,8 +335,13 @@ def validate_statefulset_spec(spec: dict, path: str = "spec") -> list[FieldError
         errs.append(required(upath, ""))
     elif t == "OnDelete":
         if us.get("rollingUpdate") is not None:
-            errs.append(invalid(child(upath, "rollingUpdate"), JSONValue(us["rollingUpdate"]),
-                                "only allowed for updateStrategy 'RollingUpdate'"))
+            errs.append(
+                invalid(
+                    child(upath, "rollingUpdate"),
+                    JSONValue(us["rollingUpdate"]),
+                    "only allowed for updateStrategy 'RollingUpdate'",
+                )
+            )
     elif t == "RollingUpdate":
         ru = us.get("rollingUpdate")
         if ru is not None:
@@ -298,8 +379,13 @@ def validate_statefulset_spec(spec: dict, path: str = "spec") -> list[FieldError
     if parsed is not None:
         labels = dict_of(dict_of(tpl.get("metadata")).get("labels"))
         if not parsed.empty() and not parsed.matches(labels):
-            errs.append(invalid(child(child(tpath, "metadata"), "labels"), JSONValue(labels),
-                                "`selector` does not match template `labels`"))
+            errs.append(
+                invalid(
+                    child(child(tpath, "metadata"), "labels"),
+                    JSONValue(labels),
+                    "`selector` does not match template `labels`",
+                )
+            )
         # Claim templates are volumes too, so mounts of them are only checked by name below.
         errs.extend(validate_pod_template_spec(_with_claim_volumes(tpl, spec), tpath))
     tspec = dict_of(tpl.get("spec"))
@@ -307,8 +393,12 @@ def validate_statefulset_spec(spec: dict, path: str = "spec") -> list[FieldError
     if rp != "Always":
         errs.append(not_supported(child(child(tpath, "spec"), "restartPolicy"), rp, ["Always"]))
     if tspec.get("activeDeadlineSeconds") is not None:
-        errs.append(forbidden(child(child(tpath, "spec"), "activeDeadlineSeconds"),
-                              "activeDeadlineSeconds in StatefulSet is not Supported"))
+        errs.append(
+            forbidden(
+                child(child(tpath, "spec"), "activeDeadlineSeconds"),
+                "activeDeadlineSeconds in StatefulSet is not Supported",
+            )
+        )
     return errs
 
 
@@ -318,9 +408,11 @@ def _with_claim_volumes(tpl: dict, spec: dict) -> dict:
         return tpl
     tspec = dict_of(tpl.get("spec"))
     existing = {str_of(dict_of(v).get("name")) for v in list_of(tspec.get("volumes"))}
-    extra = [{"name": name, "persistentVolumeClaim": {"claimName": name}}
-             for name in (str_of(dict_of(dict_of(c).get("metadata")).get("name")) for c in claims)
-             if name and name not in existing]
+    extra = [
+        {"name": name, "persistentVolumeClaim": {"claimName": name}}
+        for name in (str_of(dict_of(dict_of(c).get("metadata")).get("name")) for c in claims)
+        if name and name not in existing
+    ]
     if not extra:
         return tpl
     # Shallow copies only: the caller's object is never modified.
@@ -347,9 +439,19 @@ def validate_statefulset(obj: dict, old: dict | None) -> list[FieldError]:
 
 def validate_statefulset_status(obj: dict, old: dict) -> list[FieldError]:
     st = dict_of(obj.get("status"))
-    errs = _status_counts(st, "status", ("replicas", "readyReplicas", "currentReplicas",
-                                         "updatedReplicas", "availableReplicas",
-                                         "observedGeneration", "collisionCount"))
+    errs = _status_counts(
+        st,
+        "status",
+        (
+            "replicas",
+            "readyReplicas",
+            "currentReplicas",
+            "updatedReplicas",
+            "availableReplicas",
+            "observedGeneration",
+            "collisionCount",
+        ),
+    )
     r = as_int(st.get("replicas")) or 0
     for f in ("readyReplicas", "currentReplicas", "updatedReplicas", "availableReplicas"):
         v = as_int(st.get(f)) or 0
@@ -357,10 +459,12 @@ def validate_statefulset_status(obj: dict, old: dict) -> list[FieldError]:
             errs.append(invalid(child("status", f), v, _STATUS_LE_REPLICAS))
     av, rd = as_int(st.get("availableReplicas")) or 0, as_int(st.get("readyReplicas")) or 0
     if av > rd:
-        errs.append(invalid("status.availableReplicas", av,
-                            "cannot be greater than status.readyReplicas"))
-    errs.extend(validate_object_meta_update(dict_of(obj.get("metadata")),
-                                            dict_of(old.get("metadata"))))
+        errs.append(
+            invalid("status.availableReplicas", av, "cannot be greater than status.readyReplicas")
+        )
+    errs.extend(
+        validate_object_meta_update(dict_of(obj.get("metadata")), dict_of(old.get("metadata")))
+    )
     errs.extend(_collision_count(obj, old))
     return errs
 
@@ -385,8 +489,13 @@ def _daemonset_update_strategy(us: dict, path: str) -> list[FieldError]:
         errs.extend(not_more_than_100_percent(ms, child(rpath, "maxSurge")))
         has_u, has_s = _int_or_percent_value(mu) != 0, _int_or_percent_value(ms) != 0
         if has_u and has_s:
-            errs.append(invalid(child(rpath, "maxSurge"), bad(ms),
-                                "may not be set when maxUnavailable is non-zero"))
+            errs.append(
+                invalid(
+                    child(rpath, "maxSurge"),
+                    bad(ms),
+                    "may not be set when maxUnavailable is non-zero",
+                )
+            )
         elif not has_u and not has_s:
             errs.append(required(child(rpath, "maxUnavailable"), "cannot be 0 when maxSurge is 0"))
         return errs
@@ -403,11 +512,20 @@ def validate_daemonset_spec(spec: dict, path: str = "spec") -> list[FieldError]:
     try:
         parsed = selector_from_dict(dict_of(sel) if sel is not None else None)
         if not parsed.matches(labels):
-            errs.append(invalid(child(child(tpath, "metadata"), "labels"), JSONValue(labels),
-                                "`selector` does not match template `labels`"))
+            errs.append(
+                invalid(
+                    child(child(tpath, "metadata"), "labels"),
+                    JSONValue(labels),
+                    "`selector` does not match template `labels`",
+                )
+            )
     except SelectorError:
         pass
-    if sel is not None and not dict_of(sel).get("matchLabels") and not dict_of(sel).get("matchExpressions"):
+    if (
+        sel is not None
+        and not dict_of(sel).get("matchLabels")
+        and not dict_of(sel).get("matchExpressions")
+    ):
         errs.append(invalid(spath, JSONValue(sel), "empty selector is invalid for daemonset"))
     errs.extend(validate_pod_template_spec(tpl, tpath))
     tspec = dict_of(tpl.get("spec"))
@@ -415,12 +533,19 @@ def validate_daemonset_spec(spec: dict, path: str = "spec") -> list[FieldError]:
     if rp != "Always":
         errs.append(not_supported(child(child(tpath, "spec"), "restartPolicy"), rp, ["Always"]))
     if tspec.get("activeDeadlineSeconds") is not None:
-        errs.append(forbidden(child(child(tpath, "spec"), "activeDeadlineSeconds"),
-                              "activeDeadlineSeconds in DaemonSet is not Supported"))
+        errs.append(
+            forbidden(
+                child(child(tpath, "spec"), "activeDeadlineSeconds"),
+                "activeDeadlineSeconds in DaemonSet is not Supported",
+            )
+        )
     errs.extend(nonneg(spec.get("minReadySeconds"), child(path, "minReadySeconds")))
     errs.extend(nonneg(spec.get("templateGeneration"), child(path, "templateGeneration")))
-    errs.extend(_daemonset_update_strategy(dict_of(spec.get("updateStrategy")),
-                                           child(path, "updateStrategy")))
+    errs.extend(
+        _daemonset_update_strategy(
+            dict_of(spec.get("updateStrategy")), child(path, "updateStrategy")
+        )
+    )
     errs.extend(nonneg(spec.get("revisionHistoryLimit"), child(path, "revisionHistoryLimit")))
     return errs
 
@@ -441,10 +566,23 @@ def validate_daemonset(obj: dict, old: dict | None) -> list[FieldError]:
 def validate_daemonset_status(obj: dict, old: dict) -> list[FieldError]:
     errs = validate_object_meta_update(dict_of(obj.get("metadata")), dict_of(old.get("metadata")))
     st = dict_of(obj.get("status"))
-    errs.extend(_status_counts(st, "status", (
-        "currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled", "numberReady",
-        "observedGeneration", "updatedNumberScheduled", "numberAvailable", "numberUnavailable",
-        "collisionCount")))
+    errs.extend(
+        _status_counts(
+            st,
+            "status",
+            (
+                "currentNumberScheduled",
+                "numberMisscheduled",
+                "desiredNumberScheduled",
+                "numberReady",
+                "observedGeneration",
+                "updatedNumberScheduled",
+                "numberAvailable",
+                "numberUnavailable",
+                "collisionCount",
+            ),
+        )
+    )
     errs.extend(_collision_count(obj, old))
     return errs
 

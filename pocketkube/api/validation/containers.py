@@ -9,10 +9,21 @@ from __future__ import annotations
 
 import re
 
-from pocketkube.api.errors import (FieldError, duplicate, forbidden, invalid, not_found,
-                                   not_supported, required)
-from pocketkube.api.names import (is_dns1123_label, is_qualified_name, name_is_dns_subdomain,
-                                  regex_error)
+from pocketkube.api.errors import (
+    FieldError,
+    duplicate,
+    forbidden,
+    invalid,
+    not_found,
+    not_supported,
+    required,
+)
+from pocketkube.api.names import (
+    is_dns1123_label,
+    is_qualified_name,
+    name_is_dns_subdomain,
+    regex_error,
+)
 from pocketkube.api.quantity import format_quantity, parse
 
 from .common import JSONValue, as_int, child, dict_of, index, key, list_of, nonneg, str_of
@@ -30,29 +41,72 @@ _MOUNT_PROPAGATIONS = ["Bidirectional", "HostToContainer", "None"]
 _port_name_charset = re.compile(r"[-a-z0-9]+")
 _port_name_letter = re.compile(r"[a-z]")
 _http_header_re = re.compile(r"[-A-Za-z0-9]+")
-_HTTP_HEADER_ERROR = regex_error("a valid HTTP header must consist of alphanumeric characters "
-                                 "or '-'", "[-A-Za-z0-9]+", "X-Header-Name")
-_RELAXED_ENV_ERROR = ("a valid environment variable name must consist only of printable ASCII "
-                      "characters other than '='")
+_HTTP_HEADER_ERROR = regex_error(
+    "a valid HTTP header must consist of alphanumeric characters or '-'",
+    "[-A-Za-z0-9]+",
+    "X-Header-Name",
+)
+_RELAXED_ENV_ERROR = (
+    "a valid environment variable name must consist only of printable ASCII "
+    "characters other than '='"
+)
 
-ENV_FIELD_PATHS = ["metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName",
-                   "spec.serviceAccountName", "status.hostIP", "status.hostIPs",
-                   "status.podIP", "status.podIPs"]
-_DOWNWARD_LABELS = {"metadata.annotations", "metadata.labels", "metadata.name",
-                    "metadata.namespace", "metadata.uid", "spec.nodeName", "spec.restartPolicy",
-                    "spec.serviceAccountName", "spec.schedulerName", "status.phase",
-                    "status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs"}
-_RESOURCE_FIELD_PATHS = ["limits.cpu", "limits.ephemeral-storage", "limits.memory",
-                         "requests.cpu", "requests.ephemeral-storage", "requests.memory"]
+ENV_FIELD_PATHS = [
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "status.hostIP",
+    "status.hostIPs",
+    "status.podIP",
+    "status.podIPs",
+]
+_DOWNWARD_LABELS = {
+    "metadata.annotations",
+    "metadata.labels",
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.serviceAccountName",
+    "spec.schedulerName",
+    "status.phase",
+    "status.hostIP",
+    "status.hostIPs",
+    "status.podIP",
+    "status.podIPs",
+}
+_RESOURCE_FIELD_PATHS = [
+    "limits.cpu",
+    "limits.ephemeral-storage",
+    "limits.memory",
+    "requests.cpu",
+    "requests.ephemeral-storage",
+    "requests.memory",
+]
 _HUGEPAGE_PREFIXES = ("requests.hugepages-", "limits.hugepages-")
 _CPU_DIVISORS = {"1m", "1"}
 _BYTE_DIVISORS = {"1", "1k", "1M", "1G", "1T", "1P", "1E", "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei"}
 
 _STANDARD_CONTAINER_RESOURCES = {"cpu", "memory", "ephemeral-storage"}
 _STANDARD_RESOURCES = _STANDARD_CONTAINER_RESOURCES | {
-    "requests.cpu", "requests.memory", "requests.ephemeral-storage", "limits.cpu",
-    "limits.memory", "limits.ephemeral-storage", "pods", "services", "replicationcontrollers",
-    "resourcequotas", "secrets", "configmaps", "persistentvolumeclaims", "requests.storage"}
+    "requests.cpu",
+    "requests.memory",
+    "requests.ephemeral-storage",
+    "limits.cpu",
+    "limits.memory",
+    "limits.ephemeral-storage",
+    "pods",
+    "services",
+    "replicationcontrollers",
+    "resourcequotas",
+    "secrets",
+    "configmaps",
+    "persistentvolumeclaims",
+    "requests.storage",
+}
 
 
 # --- small format checks ---------------------------------------------------------------------
@@ -125,7 +179,9 @@ def validate_container_ports(ports: list, path: str) -> list[FieldError]:
         if cp == 0:
             errs.append(required(child(ipath, "containerPort"), ""))
         else:
-            errs.extend(invalid(child(ipath, "containerPort"), cp, m) for m in is_valid_port_num(cp))
+            errs.extend(
+                invalid(child(ipath, "containerPort"), cp, m) for m in is_valid_port_num(cp)
+            )
         hp = as_int(p.get("hostPort")) or 0
         if hp:
             errs.extend(invalid(child(ipath, "hostPort"), hp, m) for m in is_valid_port_num(hp))
@@ -146,8 +202,7 @@ def _split_subscripted(path: str) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
-def validate_object_field_selector(fs: dict, expressions: list[str],
-                                   path: str) -> list[FieldError]:
+def validate_object_field_selector(fs: dict, expressions: list[str], path: str) -> list[FieldError]:
     api_version = str_of(fs.get("apiVersion"))
     if not api_version:
         return [required(child(path, "apiVersion"), "")]
@@ -196,23 +251,41 @@ def validate_resource_field_selector(fs: dict, path: str, volume: bool) -> list[
             return errs
         d = format_quantity(q.value, q.format)
         if resource in ("limits.cpu", "requests.cpu") and d not in _CPU_DIVISORS:
-            errs.append(invalid(child(path, "divisor"), resource,
-                                "only divisor's values 1m and 1 are supported with the cpu resource"))
+            errs.append(
+                invalid(
+                    child(path, "divisor"),
+                    resource,
+                    "only divisor's values 1m and 1 are supported with the cpu resource",
+                )
+            )
         elif resource in ("limits.memory", "requests.memory") and d not in _BYTE_DIVISORS:
-            errs.append(invalid(child(path, "divisor"), resource,
-                                "only divisor's values 1, 1k, 1M, 1G, 1T, 1P, 1E, 1Ki, 1Mi, 1Gi, "
-                                "1Ti, 1Pi, 1Ei are supported with the memory resource"))
-        elif (resource in ("limits.ephemeral-storage", "requests.ephemeral-storage")
-              and d not in _BYTE_DIVISORS):
-            errs.append(invalid(child(path, "divisor"), resource,
-                                "only divisor's values 1, 1k, 1M, 1G, 1T, 1P, 1E, 1Ki, 1Mi, 1Gi, "
-                                "1Ti, 1Pi, 1Ei are supported with the local ephemeral storage "
-                                "resource"))
+            errs.append(
+                invalid(
+                    child(path, "divisor"),
+                    resource,
+                    "only divisor's values 1, 1k, 1M, 1G, 1T, 1P, 1E, 1Ki, 1Mi, 1Gi, "
+                    "1Ti, 1Pi, 1Ei are supported with the memory resource",
+                )
+            )
+        elif (
+            resource in ("limits.ephemeral-storage", "requests.ephemeral-storage")
+            and d not in _BYTE_DIVISORS
+        ):
+            errs.append(
+                invalid(
+                    child(path, "divisor"),
+                    resource,
+                    "only divisor's values 1, 1k, 1M, 1G, 1T, 1P, 1E, 1Ki, 1Mi, 1Gi, "
+                    "1Ti, 1Pi, 1Ei are supported with the local ephemeral storage "
+                    "resource",
+                )
+            )
     return errs
 
 
 def _key_selector(sel: dict, path: str) -> list[FieldError]:
     from .core import is_config_map_key
+
     name = str_of(sel.get("name"))
     errs = [invalid(child(path, "name"), name, m) for m in name_is_dns_subdomain(name, False)]
     k = str_of(sel.get("key"))
@@ -232,7 +305,9 @@ def validate_env(env: list, path: str) -> list[FieldError]:
         if not name:
             errs.append(required(child(ipath, "name"), ""))
         else:
-            errs.extend(invalid(child(ipath, "name"), name, m) for m in is_relaxed_env_var_name(name))
+            errs.extend(
+                invalid(child(ipath, "name"), name, m) for m in is_relaxed_env_var_name(name)
+            )
         vf = ev.get("valueFrom")
         if vf is None:
             continue
@@ -241,21 +316,35 @@ def validate_env(env: list, path: str) -> list[FieldError]:
         n = 0
         if vf.get("fieldRef") is not None:
             n += 1
-            errs.extend(validate_object_field_selector(dict_of(vf["fieldRef"]), ENV_FIELD_PATHS,
-                                                       child(vpath, "fieldRef")))
+            errs.extend(
+                validate_object_field_selector(
+                    dict_of(vf["fieldRef"]), ENV_FIELD_PATHS, child(vpath, "fieldRef")
+                )
+            )
         if vf.get("resourceFieldRef") is not None:
             n += 1
-            errs.extend(validate_resource_field_selector(dict_of(vf["resourceFieldRef"]),
-                                                         child(vpath, "resourceFieldRef"), False))
+            errs.extend(
+                validate_resource_field_selector(
+                    dict_of(vf["resourceFieldRef"]), child(vpath, "resourceFieldRef"), False
+                )
+            )
         if vf.get("configMapKeyRef") is not None:
             n += 1
-            errs.extend(_key_selector(dict_of(vf["configMapKeyRef"]), child(vpath, "configMapKeyRef")))
+            errs.extend(
+                _key_selector(dict_of(vf["configMapKeyRef"]), child(vpath, "configMapKeyRef"))
+            )
         if vf.get("secretKeyRef") is not None:
             n += 1
             errs.extend(_key_selector(dict_of(vf["secretKeyRef"]), child(vpath, "secretKeyRef")))
         if n == 0:
-            errs.append(invalid(vpath, "", "must specify one of: `fieldRef`, `resourceFieldRef`, "
-                                           "`configMapKeyRef` or `secretKeyRef`"))
+            errs.append(
+                invalid(
+                    vpath,
+                    "",
+                    "must specify one of: `fieldRef`, `resourceFieldRef`, "
+                    "`configMapKeyRef` or `secretKeyRef`",
+                )
+            )
         elif ev.get("value"):
             errs.append(invalid(vpath, "", "may not be specified when `value` is not empty"))
         elif n > 1:
@@ -270,8 +359,9 @@ def validate_env_from(env_from: list, path: str) -> list[FieldError]:
         ipath = index(path, i)
         prefix = str_of(ev.get("prefix"))
         if prefix:
-            errs.extend(invalid(child(ipath, "prefix"), prefix, m)
-                        for m in is_relaxed_env_var_name(prefix))
+            errs.extend(
+                invalid(child(ipath, "prefix"), prefix, m) for m in is_relaxed_env_var_name(prefix)
+            )
         n = 0
         for kind in ("configMapRef", "secretRef"):
             if ev.get(kind) is None:
@@ -293,8 +383,13 @@ def validate_env_from(env_from: list, path: str) -> list[FieldError]:
 # --- mounts ----------------------------------------------------------------------------------
 
 
-def validate_volume_mounts(mounts: list, devices: dict[str, str], volumes: dict[str, dict] | None,
-                           container: dict, path: str) -> list[FieldError]:
+def validate_volume_mounts(
+    mounts: list,
+    devices: dict[str, str],
+    volumes: dict[str, dict] | None,
+    container: dict,
+    path: str,
+) -> list[FieldError]:
     """`volumes` None skips the name lookup (StatefulSet templates mount claim templates)."""
     errs: list[FieldError] = []
     points: set[str] = set()
@@ -315,22 +410,36 @@ def validate_volume_mounts(mounts: list, devices: dict[str, str], volumes: dict[
             errs.append(invalid(child(ipath, "mountPath"), mount_path, "must be unique"))
         points.add(mount_path)
         if name in devices:
-            errs.append(invalid(child(ipath, "name"), name, "must not already exist in volumeDevices"))
+            errs.append(
+                invalid(child(ipath, "name"), name, "must not already exist in volumeDevices")
+            )
         if mount_path in device_paths:
-            errs.append(invalid(child(ipath, "mountPath"), mount_path,
-                                "must not already exist as a path in volumeDevices"))
+            errs.append(
+                invalid(
+                    child(ipath, "mountPath"),
+                    mount_path,
+                    "must not already exist as a path in volumeDevices",
+                )
+            )
         if volumes is not None and dict_of(volumes.get(name)).get("image") is not None:
             for f in ("subPath", "subPathExpr"):
                 if m.get(f):
-                    errs.append(invalid(child(ipath, f), m[f], "not allowed in image volume sources"))
+                    errs.append(
+                        invalid(child(ipath, f), m[f], "not allowed in image volume sources")
+                    )
         sub = str_of(m.get("subPath"))
         if sub:
             errs.extend(validate_local_descending_path(sub, child(path, "subPath")))
         expr = str_of(m.get("subPathExpr"))
         if expr:
             if sub:
-                errs.append(invalid(child(ipath, "subPathExpr"), expr,
-                                    "subPathExpr and subPath are mutually exclusive"))
+                errs.append(
+                    invalid(
+                        child(ipath, "subPathExpr"),
+                        expr,
+                        "subPathExpr and subPath are mutually exclusive",
+                    )
+                )
             errs.extend(validate_local_descending_path(expr, child(path, "subPathExpr")))
         prop = m.get("mountPropagation")
         if prop is not None:
@@ -338,8 +447,13 @@ def validate_volume_mounts(mounts: list, devices: dict[str, str], volumes: dict[
             if prop not in _MOUNT_PROPAGATIONS:
                 errs.append(not_supported(ppath, prop, _MOUNT_PROPAGATIONS))
             if prop == "Bidirectional" and not privileged:
-                errs.append(forbidden(ppath, "Bidirectional mount propagation is available only "
-                                             "to privileged containers"))
+                errs.append(
+                    forbidden(
+                        ppath,
+                        "Bidirectional mount propagation is available only "
+                        "to privileged containers",
+                    )
+                )
         rro = m.get("recursiveReadOnly")
         if rro is not None:
             rpath = child(path, "recursiveReadOnly")
@@ -347,15 +461,20 @@ def validate_volume_mounts(mounts: list, devices: dict[str, str], volumes: dict[
                 if not m.get("readOnly"):
                     errs.append(forbidden(rpath, "may only be specified when readOnly is true"))
                 if prop not in (None, "None"):
-                    errs.append(forbidden(rpath, "may only be specified when mountPropagation is "
-                                                 "None or not specified"))
+                    errs.append(
+                        forbidden(
+                            rpath,
+                            "may only be specified when mountPropagation is None or not specified",
+                        )
+                    )
             elif rro != "Disabled":
                 errs.append(not_supported(rpath, rro, ["Disabled", "Enabled", "IfPossible"]))
     return errs
 
 
-def validate_volume_devices(devices: list, mounts: dict[str, str], volumes: dict[str, dict] | None,
-                            path: str) -> list[FieldError]:
+def validate_volume_devices(
+    devices: list, mounts: dict[str, str], volumes: dict[str, dict] | None, path: str
+) -> list[FieldError]:
     errs: list[FieldError] = []
     paths: set[str] = set()
     names: set[str] = set()
@@ -374,21 +493,36 @@ def validate_volume_devices(devices: list, mounts: dict[str, str], volumes: dict
             if vol is None:
                 errs.append(not_found(child(ipath, "name"), name))
             elif vol.get("persistentVolumeClaim") is None and vol.get("ephemeral") is None:
-                errs.append(invalid(child(ipath, "name"), name, "can only use volume source type "
-                                    "of PersistentVolumeClaim or Ephemeral for block mode"))
+                errs.append(
+                    invalid(
+                        child(ipath, "name"),
+                        name,
+                        "can only use volume source type "
+                        "of PersistentVolumeClaim or Ephemeral for block mode",
+                    )
+                )
         if not dev_path:
             errs.append(required(child(ipath, "devicePath"), ""))
         if dev_path in paths:
             errs.append(invalid(child(ipath, "devicePath"), dev_path, "must be unique"))
         if dev_path and validate_path_no_backsteps(dev_path, path):
-            errs.append(invalid(child(ipath, "devicePath"), dev_path, "can not contain backsteps ('..')"))
+            errs.append(
+                invalid(child(ipath, "devicePath"), dev_path, "can not contain backsteps ('..')")
+            )
         else:
             paths.add(dev_path)
         if name in mounts:
-            errs.append(invalid(child(ipath, "name"), name, "must not already exist in volumeMounts"))
+            errs.append(
+                invalid(child(ipath, "name"), name, "must not already exist in volumeMounts")
+            )
         if dev_path in mount_paths:
-            errs.append(invalid(child(ipath, "devicePath"), dev_path,
-                                "must not already exist as a path in volumeMounts"))
+            errs.append(
+                invalid(
+                    child(ipath, "devicePath"),
+                    dev_path,
+                    "must not already exist as a path in volumeMounts",
+                )
+            )
         if name:
             names.add(name)
     return errs
@@ -410,9 +544,17 @@ def is_overcommit_allowed(name: str) -> bool:
 
 
 def _is_integer_resource(name: str) -> bool:
-    if name in ("pods", "services", "replicationcontrollers", "resourcequotas", "secrets",
-                "configmaps", "persistentvolumeclaims", "services.nodeports",
-                "services.loadbalancers"):
+    if name in (
+        "pods",
+        "services",
+        "replicationcontrollers",
+        "resourcequotas",
+        "secrets",
+        "configmaps",
+        "persistentvolumeclaims",
+        "services.nodeports",
+        "services.loadbalancers",
+    ):
         return True
     return not _is_native(name) and not name.startswith("requests.")
 
@@ -457,8 +599,9 @@ def quantity_errors(name: str, value, path: str) -> tuple[object, list[FieldErro
     return q, errs
 
 
-def validate_resource_requirements(res: dict, path: str,
-                                   name_fn=validate_container_resource_name) -> list[FieldError]:
+def validate_resource_requirements(
+    res: dict, path: str, name_fn=validate_container_resource_name
+) -> list[FieldError]:
     errs: list[FieldError] = []
     lim_path, req_path = child(path, "limits"), child(path, "requests")
     limits = dict_of(res.get("limits"))
@@ -486,8 +629,11 @@ def validate_resource_requirements(res: dict, path: str,
             if q.value != lim.value and not is_overcommit_allowed(name):
                 errs.append(invalid(req_path, text, f"must be equal to {name} limit of {ltext}"))
             elif q.value > lim.value:
-                errs.append(invalid(req_path, text,
-                                    f"must be less than or equal to {name} limit of {ltext}"))
+                errs.append(
+                    invalid(
+                        req_path, text, f"must be less than or equal to {name} limit of {ltext}"
+                    )
+                )
         elif name not in limits and not is_overcommit_allowed(name):
             errs.append(required(lim_path, "Limit must be set for non overcommitable resources"))
         req_huge = req_huge or _is_hugepages(name)
@@ -537,8 +683,13 @@ def _handler(h: dict, grace, path: str, kinds: tuple[str, ...]) -> list[FieldErr
             secs = as_int(action.get("seconds"))
             g = as_int(grace)
             if secs is not None and g is not None and (secs < 0 or secs > g):
-                errs.append(invalid(apath, secs, "must be non-negative and less than "
-                                                 f"terminationGracePeriodSeconds ({g})"))
+                errs.append(
+                    invalid(
+                        apath,
+                        secs,
+                        f"must be non-negative and less than terminationGracePeriodSeconds ({g})",
+                    )
+                )
     if n == 0:
         errs.append(required(path, "must specify a handler type"))
     return errs
@@ -554,20 +705,30 @@ def validate_probe(probe, grace, path: str, kind: str) -> list[FieldError]:
         return []
     probe = dict_of(probe)
     errs = _handler(probe, grace, path, _PROBE_HANDLERS)
-    for f in ("initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold",
-              "failureThreshold"):
+    for f in (
+        "initialDelaySeconds",
+        "timeoutSeconds",
+        "periodSeconds",
+        "successThreshold",
+        "failureThreshold",
+    ):
         errs.extend(nonneg(probe.get(f), child(path, f)))
     tgps = as_int(probe.get("terminationGracePeriodSeconds"))
     if tgps is not None and tgps <= 0:
-        errs.append(invalid(child(path, "terminationGracePeriodSeconds"), tgps,
-                            "must be greater than 0"))
+        errs.append(
+            invalid(child(path, "terminationGracePeriodSeconds"), tgps, "must be greater than 0")
+        )
     st = as_int(probe.get("successThreshold"))
     if kind in ("liveness", "startup") and st is not None and st != 1:
         errs.append(invalid(child(path, "successThreshold"), st, "must be 1"))
     if kind == "readiness" and probe.get("terminationGracePeriodSeconds") is not None:
-        errs.append(invalid(child(path, "terminationGracePeriodSeconds"),
-                            probe["terminationGracePeriodSeconds"],
-                            "must not be set for readinessProbes"))
+        errs.append(
+            invalid(
+                child(path, "terminationGracePeriodSeconds"),
+                probe["terminationGracePeriodSeconds"],
+                "must not be set for readinessProbes",
+            )
+        )
     return errs
 
 
@@ -603,13 +764,21 @@ def validate_seccomp_profile(sp, path: str) -> list[FieldError]:
     if t == "Localhost":
         lp = sp.get("localhostProfile")
         if lp is None:
-            errs.append(required(child(path, "localhostProfile"),
-                                 "must be set when seccomp type is Localhost"))
+            errs.append(
+                required(
+                    child(path, "localhostProfile"), "must be set when seccomp type is Localhost"
+                )
+            )
         else:
             errs.extend(validate_local_descending_path(str_of(lp), child(path, "localhostProfile")))
     elif sp.get("localhostProfile") is not None:
-        errs.append(invalid(child(path, "localhostProfile"), JSONValue(sp),
-                            "can only be set when seccomp type is Localhost"))
+        errs.append(
+            invalid(
+                child(path, "localhostProfile"),
+                JSONValue(sp),
+                "can only be set when seccomp type is Localhost",
+            )
+        )
     return errs
 
 
@@ -624,17 +793,29 @@ def validate_security_context(sc, path: str, host_users: bool) -> list[FieldErro
         if pm not in ("Default", "Unmasked"):
             errs.append(not_supported(child(path, "procMount"), pm, ["Default", "Unmasked"]))
         if host_users and pm == "Unmasked":
-            errs.append(invalid(child(path, "procMount"), pm,
-                                "`hostUsers` must be false to use `Unmasked`"))
+            errs.append(
+                invalid(child(path, "procMount"), pm, "`hostUsers` must be false to use `Unmasked`")
+            )
     errs.extend(validate_seccomp_profile(sc.get("seccompProfile"), child(path, "seccompProfile")))
     if sc.get("allowPrivilegeEscalation") is False:
         if sc.get("privileged") is True:
-            errs.append(invalid(path, JSONValue(sc), "cannot set `allowPrivilegeEscalation` to "
-                                                     "false and `privileged` to true"))
+            errs.append(
+                invalid(
+                    path,
+                    JSONValue(sc),
+                    "cannot set `allowPrivilegeEscalation` to false and `privileged` to true",
+                )
+            )
         for cap in list_of(dict_of(sc.get("capabilities")).get("add")):
             if cap == "CAP_SYS_ADMIN":
-                errs.append(invalid(path, JSONValue(sc), "cannot set `allowPrivilegeEscalation` "
-                                                         "to false and `capabilities.Add` CAP_SYS_ADMIN"))
+                errs.append(
+                    invalid(
+                        path,
+                        JSONValue(sc),
+                        "cannot set `allowPrivilegeEscalation` "
+                        "to false and `capabilities.Add` CAP_SYS_ADMIN",
+                    )
+                )
     return errs
 
 
@@ -664,8 +845,9 @@ def _validate_resize_policy(policies: list, path: str, pod_restart: str) -> list
     return errs
 
 
-def validate_container_common(ctr: dict, volumes: dict[str, dict] | None, path: str,
-                              pod_restart: str, host_users: bool) -> list[FieldError]:
+def validate_container_common(
+    ctr: dict, volumes: dict[str, dict] | None, path: str, pod_restart: str, host_users: bool
+) -> list[FieldError]:
     errs: list[FieldError] = []
     name = str_of(ctr.get("name"))
     npath = child(path, "name")
@@ -679,24 +861,42 @@ def validate_container_common(ctr: dict, volumes: dict[str, dict] | None, path: 
     if not tmp:
         errs.append(required(child(path, "terminationMessagePolicy"), ""))
     elif tmp not in _TERMINATION_MESSAGE_POLICIES:
-        errs.append(not_supported(child(path, "terminationMessagePolicy"), tmp,
-                                  _TERMINATION_MESSAGE_POLICIES))
+        errs.append(
+            not_supported(
+                child(path, "terminationMessagePolicy"), tmp, _TERMINATION_MESSAGE_POLICIES
+            )
+        )
     mounts = list_of(ctr.get("volumeMounts"))
     devices = list_of(ctr.get("volumeDevices"))
-    mount_map = {str_of(dict_of(m).get("name")): str_of(dict_of(m).get("mountPath")) for m in mounts}
-    device_map = {str_of(dict_of(d).get("name")): str_of(dict_of(d).get("devicePath"))
-                  for d in devices}
+    mount_map = {
+        str_of(dict_of(m).get("name")): str_of(dict_of(m).get("mountPath")) for m in mounts
+    }
+    device_map = {
+        str_of(dict_of(d).get("name")): str_of(dict_of(d).get("devicePath")) for d in devices
+    }
     errs.extend(validate_container_ports(list_of(ctr.get("ports")), child(path, "ports")))
     errs.extend(validate_env(list_of(ctr.get("env")), child(path, "env")))
     errs.extend(validate_env_from(list_of(ctr.get("envFrom")), child(path, "envFrom")))
-    errs.extend(validate_volume_mounts(mounts, device_map, volumes, ctr, child(path, "volumeMounts")))
+    errs.extend(
+        validate_volume_mounts(mounts, device_map, volumes, ctr, child(path, "volumeMounts"))
+    )
     errs.extend(validate_volume_devices(devices, mount_map, volumes, child(path, "volumeDevices")))
-    errs.extend(validate_pull_policy(str_of(ctr.get("imagePullPolicy")), child(path, "imagePullPolicy")))
-    errs.extend(validate_resource_requirements(dict_of(ctr.get("resources")), child(path, "resources")))
-    errs.extend(_validate_resize_policy(list_of(ctr.get("resizePolicy")), child(path, "resizePolicy"),
-                                        pod_restart))
-    errs.extend(validate_security_context(ctr.get("securityContext"), child(path, "securityContext"),
-                                          host_users))
+    errs.extend(
+        validate_pull_policy(str_of(ctr.get("imagePullPolicy")), child(path, "imagePullPolicy"))
+    )
+    errs.extend(
+        validate_resource_requirements(dict_of(ctr.get("resources")), child(path, "resources"))
+    )
+    errs.extend(
+        _validate_resize_policy(
+            list_of(ctr.get("resizePolicy")), child(path, "resizePolicy"), pod_restart
+        )
+    )
+    errs.extend(
+        validate_security_context(
+            ctr.get("securityContext"), child(path, "securityContext"), host_users
+        )
+    )
     return errs
 
 
@@ -711,14 +911,22 @@ def _host_port_conflicts(containers: list, path: str) -> list[FieldError]:
                 continue
             k = f"{str_of(p.get('protocol'))}/{str_of(p.get('hostIP'))}/{hp}"
             if k in seen:
-                errs.append(duplicate(child(index(child(index(path, ci), "ports"), pi), "hostPort"), k))
+                errs.append(
+                    duplicate(child(index(child(index(path, ci), "ports"), pi), "hostPort"), k)
+                )
             else:
                 seen.add(k)
     return errs
 
 
-def validate_containers(containers: list, volumes: dict[str, dict] | None, grace, path: str,
-                        pod_restart: str, host_users: bool) -> list[FieldError]:
+def validate_containers(
+    containers: list,
+    volumes: dict[str, dict] | None,
+    grace,
+    path: str,
+    pod_restart: str,
+    host_users: bool,
+) -> list[FieldError]:
     if not containers:
         return [required(path, "")]
     errs: list[FieldError] = []
@@ -733,15 +941,26 @@ def validate_containers(containers: list, volumes: dict[str, dict] | None, grace
         else:
             names.add(name)
         if ctr.get("lifecycle") is not None:
-            errs.extend(validate_lifecycle(dict_of(ctr["lifecycle"]), grace, child(cpath, "lifecycle")))
-        errs.extend(validate_probe(ctr.get("livenessProbe"), grace, child(cpath, "livenessProbe"),
-                                   "liveness"))
-        errs.extend(validate_probe(ctr.get("readinessProbe"), grace, child(cpath, "readinessProbe"),
-                                   "readiness"))
-        errs.extend(validate_probe(ctr.get("startupProbe"), grace, child(cpath, "startupProbe"),
-                                   "startup"))
+            errs.extend(
+                validate_lifecycle(dict_of(ctr["lifecycle"]), grace, child(cpath, "lifecycle"))
+            )
+        errs.extend(
+            validate_probe(
+                ctr.get("livenessProbe"), grace, child(cpath, "livenessProbe"), "liveness"
+            )
+        )
+        errs.extend(
+            validate_probe(
+                ctr.get("readinessProbe"), grace, child(cpath, "readinessProbe"), "readiness"
+            )
+        )
+        errs.extend(
+            validate_probe(ctr.get("startupProbe"), grace, child(cpath, "startupProbe"), "startup")
+        )
         if ctr.get("restartPolicy") is not None:
-            errs.append(forbidden(child(cpath, "restartPolicy"), "may not be set for non-init containers"))
+            errs.append(
+                forbidden(child(cpath, "restartPolicy"), "may not be set for non-init containers")
+            )
     errs.extend(_host_port_conflicts(containers, path))
     return errs
 
@@ -749,9 +968,15 @@ def validate_containers(containers: list, volumes: dict[str, dict] | None, grace
 _INIT_ONLY_WITH_ALWAYS = ("lifecycle", "livenessProbe", "readinessProbe", "startupProbe")
 
 
-def validate_init_containers(containers: list, regular: list, volumes: dict[str, dict] | None,
-                             grace, path: str, pod_restart: str,
-                             host_users: bool) -> list[FieldError]:
+def validate_init_containers(
+    containers: list,
+    regular: list,
+    volumes: dict[str, dict] | None,
+    grace,
+    path: str,
+    pod_restart: str,
+    host_users: bool,
+) -> list[FieldError]:
     errs: list[FieldError] = []
     names = {str_of(dict_of(c).get("name")) for c in regular}
     for i, ctr in enumerate(containers):
@@ -772,17 +997,31 @@ def validate_init_containers(containers: list, regular: list, volumes: dict[str,
         errs.extend(_host_port_conflicts([ctr], path))
         if restart_always:
             if ctr.get("lifecycle") is not None:
-                errs.extend(validate_lifecycle(dict_of(ctr["lifecycle"]), grace,
-                                               child(cpath, "lifecycle")))
-            errs.extend(validate_probe(ctr.get("livenessProbe"), grace,
-                                       child(cpath, "livenessProbe"), "liveness"))
-            errs.extend(validate_probe(ctr.get("readinessProbe"), grace,
-                                       child(cpath, "readinessProbe"), "readiness"))
-            errs.extend(validate_probe(ctr.get("startupProbe"), grace,
-                                       child(cpath, "startupProbe"), "startup"))
+                errs.extend(
+                    validate_lifecycle(dict_of(ctr["lifecycle"]), grace, child(cpath, "lifecycle"))
+                )
+            errs.extend(
+                validate_probe(
+                    ctr.get("livenessProbe"), grace, child(cpath, "livenessProbe"), "liveness"
+                )
+            )
+            errs.extend(
+                validate_probe(
+                    ctr.get("readinessProbe"), grace, child(cpath, "readinessProbe"), "readiness"
+                )
+            )
+            errs.extend(
+                validate_probe(
+                    ctr.get("startupProbe"), grace, child(cpath, "startupProbe"), "startup"
+                )
+            )
         else:
             for f in _INIT_ONLY_WITH_ALWAYS:
                 if ctr.get(f) is not None:
-                    errs.append(forbidden(child(cpath, f), "may not be set for init containers "
-                                                           "without restartPolicy=Always"))
+                    errs.append(
+                        forbidden(
+                            child(cpath, f),
+                            "may not be set for init containers without restartPolicy=Always",
+                        )
+                    )
     return errs

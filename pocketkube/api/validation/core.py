@@ -10,14 +10,41 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from pocketkube.api.errors import (FieldError, duplicate, forbidden, invalid, not_supported,
-                                   required, too_long)
-from pocketkube.api.names import (is_dns1123_label, is_dns1123_subdomain, is_qualified_name,
-                                  name_is_dns1035_label, name_is_dns_label, name_is_dns_subdomain,
-                                  regex_error, validate_label_name, validate_labels)
+from pocketkube.api.errors import (
+    FieldError,
+    duplicate,
+    forbidden,
+    invalid,
+    not_supported,
+    required,
+    too_long,
+)
+from pocketkube.api.names import (
+    is_dns1123_label,
+    is_dns1123_subdomain,
+    is_qualified_name,
+    name_is_dns1035_label,
+    name_is_dns_label,
+    name_is_dns_subdomain,
+    regex_error,
+    validate_label_name,
+    validate_labels,
+)
 
-from .common import (IMMUTABLE, JSONValue, Raw, as_int, child, deep_equal, dict_of, immutable,
-                     index, key, list_of, str_of)
+from .common import (
+    IMMUTABLE,
+    JSONValue,
+    Raw,
+    as_int,
+    child,
+    deep_equal,
+    dict_of,
+    immutable,
+    index,
+    key,
+    list_of,
+    str_of,
+)
 from .containers import is_valid_port_num, quantity_errors, validate_port_num_or_name
 from .diff import spec_diff
 from .meta import validate_finalizer_name, validate_object_meta, validate_object_meta_update
@@ -25,9 +52,13 @@ from .podspec import is_valid_ip, validate_pod_spec, validate_tolerations
 
 MAX_SECRET_SIZE = 1024 * 1024
 _CONFIG_KEY_RE = re.compile(r"[-._a-zA-Z0-9]+")
-_CONFIG_KEY_ERROR = regex_error("a valid config key must consist of alphanumeric characters, "
-                                "'-', '_' or '.'", "[-._a-zA-Z0-9]+", "key.name", "KEY_NAME",
-                                "key-name")
+_CONFIG_KEY_ERROR = regex_error(
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+    "[-._a-zA-Z0-9]+",
+    "key.name",
+    "KEY_NAME",
+    "key-name",
+)
 _INT32_RE = re.compile(r"[+-]?[0-9]+")
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost"
@@ -70,14 +101,24 @@ def is_valid_cidr(path: str, value: str) -> list[FieldError]:
 def pod_specific_annotations(annotations: dict, spec: dict, path: str) -> list[FieldError]:
     errs: list[FieldError] = []
     if MIRROR_ANNOTATION in annotations and not spec.get("nodeName"):
-        errs.append(invalid(key(path, MIRROR_ANNOTATION), annotations[MIRROR_ANNOTATION],
-                            "must set spec.nodeName if mirror pod annotation is set"))
+        errs.append(
+            invalid(
+                key(path, MIRROR_ANNOTATION),
+                annotations[MIRROR_ANNOTATION],
+                "must set spec.nodeName if mirror pod annotation is set",
+            )
+        )
     cost = annotations.get(DELETION_COST_ANNOTATION)
     if cost is not None:
-        ok = isinstance(cost, str) and _INT32_RE.fullmatch(cost) and \
-            -(1 << 31) <= int(cost) < (1 << 31)
+        ok = (
+            isinstance(cost, str)
+            and _INT32_RE.fullmatch(cost)
+            and -(1 << 31) <= int(cost) < (1 << 31)
+        )
         if not ok:
-            errs.append(invalid(key(path, DELETION_COST_ANNOTATION), cost, "must be a 32bit integer"))
+            errs.append(
+                invalid(key(path, DELETION_COST_ANNOTATION), cost, "must be a 32bit integer")
+            )
     return errs
 
 
@@ -85,22 +126,33 @@ def _pod_metadata_and_spec(pod: dict) -> list[FieldError]:
     meta = dict_of(pod.get("metadata"))
     spec = dict_of(pod.get("spec"))
     errs = validate_object_meta(meta, True, name_is_dns_subdomain)
-    errs.extend(pod_specific_annotations(dict_of(meta.get("annotations")), spec,
-                                         "metadata.annotations"))
+    errs.extend(
+        pod_specific_annotations(dict_of(meta.get("annotations")), spec, "metadata.annotations")
+    )
     errs.extend(validate_pod_spec(spec, "spec", pod_name=str_of(meta.get("name")), is_pod=True))
     if not spec.get("serviceAccountName"):
         for vi, vol in enumerate(list_of(spec.get("volumes"))):
-            for si, src in enumerate(list_of(dict_of(dict_of(vol).get("projected")).get("sources"))):
+            for si, src in enumerate(
+                list_of(dict_of(dict_of(vol).get("projected")).get("sources"))
+            ):
                 if dict_of(src).get("serviceAccountToken") is not None:
-                    errs.append(forbidden(f"spec.volumes[{vi}].projected.sources[{si}]"
-                                          ".serviceAccountToken",
-                                          "must not be specified when serviceAccountName is not set"))
+                    errs.append(
+                        forbidden(
+                            f"spec.volumes[{vi}].projected.sources[{si}].serviceAccountToken",
+                            "must not be specified when serviceAccountName is not set",
+                        )
+                    )
     for field in ("containers", "initContainers"):
         for i, c in enumerate(list_of(spec.get(field))):
             image = str_of(dict_of(c).get("image"))
             if image != image.strip():
-                errs.append(invalid(f"spec.{field}[{i}].image", image,
-                                    "must not have leading or trailing whitespace"))
+                errs.append(
+                    invalid(
+                        f"spec.{field}[{i}].image",
+                        image,
+                        "must not have leading or trailing whitespace",
+                    )
+                )
     return errs
 
 
@@ -112,18 +164,22 @@ def validate_pod(obj: dict, old: dict | None) -> list[FieldError]:
     if list_of(spec.get("ephemeralContainers")):
         errs.append(forbidden("spec.ephemeralContainers", "cannot be set on create"))
     if spec.get("nodeName") and list_of(spec.get("schedulingGates")):
-        errs.append(forbidden("spec.nodeName",
-                              "cannot be set until all schedulingGates have been cleared"))
+        errs.append(
+            forbidden("spec.nodeName", "cannot be set until all schedulingGates have been cleared")
+        )
     return errs
 
 
-POD_UPDATABLE_FIELDS = ",".join([
-    "`spec.containers[*].image`",
-    "`spec.initContainers[*].image`",
-    "`spec.activeDeadlineSeconds`",
-    "`spec.tolerations` (only additions to existing tolerations)",
-    "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
-])
+POD_UPDATABLE_FIELDS = ",".join(
+    [
+        "`spec.containers[*].image`",
+        "`spec.initContainers[*].image`",
+        "`spec.activeDeadlineSeconds`",
+        "`spec.tolerations` (only additions to existing tolerations)",
+        "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously "
+        "negative)",
+    ]
+)
 POD_UPDATE_FORBIDDEN = f"pod updates may not change fields other than {POD_UPDATABLE_FIELDS}"
 
 
@@ -136,8 +192,9 @@ def _container_updates(new: list, old: list, path: str) -> tuple[list[FieldError
         if not image:
             errs.append(required(f"{path}[{i}].image", ""))
         if image.strip() != image:
-            errs.append(invalid(f"{path}[{i}].image", image,
-                                "must not have leading or trailing whitespace"))
+            errs.append(
+                invalid(f"{path}[{i}].image", image, "must not have leading or trailing whitespace")
+            )
     return errs, False
 
 
@@ -145,10 +202,14 @@ def _only_added_tolerations(new: list, old: list, path: str) -> list[FieldError]
     for o in old:
         o = dict_of(o)
         base = {k: v for k, v in o.items() if k != "tolerationSeconds"}
-        if not any({k: v for k, v in dict_of(n).items() if k != "tolerationSeconds"} == base
-                   for n in new):
-            return [forbidden(path, "existing toleration can not be modified except its "
-                                    "tolerationSeconds")]
+        if not any(
+            {k: v for k, v in dict_of(n).items() if k != "tolerationSeconds"} == base for n in new
+        ):
+            return [
+                forbidden(
+                    path, "existing toleration can not be modified except its tolerationSeconds"
+                )
+            ]
     return validate_tolerations(new, path)
 
 
@@ -161,43 +222,75 @@ def _validate_pod_update(obj: dict, old: dict) -> list[FieldError]:
     new_ann = dict_of(meta.get("annotations"))
     if old_ann.get(MIRROR_ANNOTATION) != new_ann.get(MIRROR_ANNOTATION):
         verb = "add" if MIRROR_ANNOTATION not in old_ann else "remove or update"
-        errs.append(forbidden(key("metadata.annotations", MIRROR_ANNOTATION),
-                              f"may not {verb} mirror pod annotation"))
+        errs.append(
+            forbidden(
+                key("metadata.annotations", MIRROR_ANNOTATION),
+                f"may not {verb} mirror pod annotation",
+            )
+        )
     for field in ("containers", "initContainers"):
-        cerrs, stop = _container_updates(list_of(spec.get(field)), list_of(old_spec.get(field)),
-                                         f"spec.{field}")
+        cerrs, stop = _container_updates(
+            list_of(spec.get(field)), list_of(old_spec.get(field)), f"spec.{field}"
+        )
         errs.extend(cerrs)
         if stop:
             return errs
-    ads, old_ads = as_int(spec.get("activeDeadlineSeconds")), as_int(old_spec.get("activeDeadlineSeconds"))
+    ads, old_ads = (
+        as_int(spec.get("activeDeadlineSeconds")),
+        as_int(old_spec.get("activeDeadlineSeconds")),
+    )
     if ads is not None:
         if ads < 0 or ads > (1 << 31) - 1:
-            errs.append(invalid("spec.activeDeadlineSeconds", ads,
-                                "must be between 0 and 2147483647, inclusive"))
+            errs.append(
+                invalid(
+                    "spec.activeDeadlineSeconds", ads, "must be between 0 and 2147483647, inclusive"
+                )
+            )
             return errs
         if old_ads is not None and old_ads < ads:
-            errs.append(invalid("spec.activeDeadlineSeconds", ads,
-                                "must be less than or equal to previous value"))
+            errs.append(
+                invalid(
+                    "spec.activeDeadlineSeconds",
+                    ads,
+                    "must be less than or equal to previous value",
+                )
+            )
             return errs
     elif old_ads is not None:
-        errs.append(invalid("spec.activeDeadlineSeconds", None,
-                            "must not update from a positive integer to nil value"))
-    errs.extend(_only_added_tolerations(list_of(spec.get("tolerations")),
-                                        list_of(old_spec.get("tolerations")), "spec.tolerations"))
+        errs.append(
+            invalid(
+                "spec.activeDeadlineSeconds",
+                None,
+                "must not update from a positive integer to nil value",
+            )
+        )
+    errs.extend(
+        _only_added_tolerations(
+            list_of(spec.get("tolerations")),
+            list_of(old_spec.get("tolerations")),
+            "spec.tolerations",
+        )
+    )
     old_gates = {str_of(dict_of(g).get("name")) for g in list_of(old_spec.get("schedulingGates"))}
     for i, g in enumerate(list_of(spec.get("schedulingGates"))):
         name = str_of(dict_of(g).get("name"))
         if name not in old_gates:
-            errs.append(forbidden(f"spec.schedulingGates[{i}].name",
-                                  f"only deletion is allowed, but found new scheduling gate '{name}'"))
+            errs.append(
+                forbidden(
+                    f"spec.schedulingGates[{i}].name",
+                    f"only deletion is allowed, but found new scheduling gate '{name}'",
+                )
+            )
     if spec == old_spec:
         return errs
     munged = dict(spec)
     for field in ("containers", "initContainers"):
         if field in munged or field in old_spec:
             olds = list_of(old_spec.get(field))
-            munged[field] = [{**dict_of(c), "image": dict_of(olds[i]).get("image")}
-                             for i, c in enumerate(list_of(spec.get(field)))]
+            munged[field] = [
+                {**dict_of(c), "image": dict_of(olds[i]).get("image")}
+                for i, c in enumerate(list_of(spec.get(field)))
+            ]
     for field in ("activeDeadlineSeconds", "schedulingGates", "tolerations"):
         munged.pop(field, None)
         if field in old_spec:
@@ -207,17 +300,28 @@ def _validate_pod_update(obj: dict, old: dict) -> list[FieldError]:
         munged["terminationGracePeriodSeconds"] = old_tgps
     if old_spec.get("schedulingGates"):
         # Gated pods may gain node selector entries and change node affinity.
-        new_sel, old_sel = dict_of(munged.get("nodeSelector")), dict_of(old_spec.get("nodeSelector"))
+        new_sel, old_sel = (
+            dict_of(munged.get("nodeSelector")),
+            dict_of(old_spec.get("nodeSelector")),
+        )
         if any(new_sel.get(k) != v for k, v in old_sel.items()):
-            errs.append(invalid("spec.nodeSelector", JSONValue(new_sel), "only additions to "
-                                "spec.nodeSelector are allowed (no mutations or deletions)"))
+            errs.append(
+                invalid(
+                    "spec.nodeSelector",
+                    JSONValue(new_sel),
+                    "only additions to spec.nodeSelector are allowed (no mutations or deletions)",
+                )
+            )
         for field in ("nodeSelector", "affinity"):
             munged.pop(field, None)
             if field in old_spec:
                 munged[field] = old_spec[field]
     if not deep_equal(munged, old_spec):
-        errs.append(forbidden("spec", POD_UPDATE_FORBIDDEN + "\n"
-                              + spec_diff("core.PodSpec", old_spec, munged)))
+        errs.append(
+            forbidden(
+                "spec", POD_UPDATE_FORBIDDEN + "\n" + spec_diff("core.PodSpec", old_spec, munged)
+            )
+        )
     return errs
 
 
@@ -232,15 +336,20 @@ def validate_pod_status(obj: dict, old: dict) -> list[FieldError]:
         t = str_of(dict_of(c).get("type"))
         if t not in _SYSTEM_POD_CONDITIONS:
             # Upstream reports these under "metadata", not "status".
-            errs.extend(invalid(f"metadata.conditions[{i}].Type", t, m) for m in is_qualified_name(t))
+            errs.extend(
+                invalid(f"metadata.conditions[{i}].Type", t, m) for m in is_qualified_name(t)
+            )
     if spec.get("nodeName") != old_spec.get("nodeName"):
         errs.append(forbidden("status.nodeName", "may not be changed directly"))
     nnn = str_of(st.get("nominatedNodeName"))
     if nnn and nnn != old_st.get("nominatedNodeName"):
-        errs.extend(invalid("status.nominatedNodeName", nnn, m) for m in name_is_dns_subdomain(nnn, False))
+        errs.extend(
+            invalid("status.nominatedNodeName", nnn, m) for m in name_is_dns_subdomain(nnn, False)
+        )
     if old_st.get("qosClass") or st.get("qosClass"):
-        errs.extend(immutable(st.get("qosClass") or "", old_st.get("qosClass") or "",
-                              "status.qosClass"))
+        errs.extend(
+            immutable(st.get("qosClass") or "", old_st.get("qosClass") or "", "status.qosClass")
+        )
     restart = str_of(old_spec.get("restartPolicy"))
     for field in ("containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"):
         if restart == "Always" and field != "ephemeralContainerStatuses":
@@ -251,22 +360,32 @@ def validate_pod_status(obj: dict, old: dict) -> list[FieldError]:
             term = dict_of(o.get("state")).get("terminated")
             if term is None:
                 continue
-            if field != "ephemeralContainerStatuses" and restart == "OnFailure" and \
-                    dict_of(term).get("exitCode", 0) != 0:
+            if (
+                field != "ephemeralContainerStatuses"
+                and restart == "OnFailure"
+                and dict_of(term).get("exitCode", 0) != 0
+            ):
                 continue
             if field == "initContainerStatuses" and _restartable_init(old_spec, o.get("name")):
                 continue
             n = news.get(str_of(o.get("name")))
             if n is not None and dict_of(n.get("state")).get("terminated") is None:
-                errs.append(forbidden(f"status.{field}[{i}].state",
-                                      "may not be transitioned to non-terminated state"))
+                errs.append(
+                    forbidden(
+                        f"status.{field}[{i}].state",
+                        "may not be transitioned to non-terminated state",
+                    )
+                )
     ips = list_of(st.get("podIPs"))
     for i, ip in enumerate(ips):
         errs.extend(is_valid_ip(f"status.podIPs[{i}]", str_of(dict_of(ip).get("ip"))))
     host_ips = list_of(st.get("hostIPs"))
     if host_ips and st.get("hostIP") != dict_of(host_ips[0]).get("ip"):
-        errs.append(invalid("status.hostIPs[0].ip", dict_of(host_ips[0]).get("ip"),
-                            "must be equal to `hostIP`"))
+        errs.append(
+            invalid(
+                "status.hostIPs[0].ip", dict_of(host_ips[0]).get("ip"), "must be equal to `hostIP`"
+            )
+        )
     return errs
 
 
@@ -319,7 +438,9 @@ def _service_port(sp: dict, require_name: bool, names: set[str], path: str) -> l
     errs.extend(validate_port_num_or_name(sp.get("targetPort"), child(path, "targetPort")))
     ap = sp.get("appProtocol")
     if ap is not None:
-        errs.extend(invalid(child(path, "appProtocol"), ap, m) for m in is_qualified_name(str_of(ap)))
+        errs.extend(
+            invalid(child(path, "appProtocol"), ap, m) for m in is_qualified_name(str_of(ap))
+        )
     return errs
 
 
@@ -333,10 +454,17 @@ def _cluster_ips(spec: dict) -> list[FieldError]:
         if not cips:
             errs.append(required("spec.clusterIPs", ""))
         elif cips[0] != cip:
-            errs.append(invalid("spec.clusterIPs", JSONValue(cips), "first value must match `clusterIP`"))
+            errs.append(
+                invalid("spec.clusterIPs", JSONValue(cips), "first value must match `clusterIP`")
+            )
     elif cips:
-        errs.append(invalid("spec.clusterIPs", JSONValue(cips),
-                            "must be empty when `clusterIP` is not specified"))
+        errs.append(
+            invalid(
+                "spec.clusterIPs",
+                JSONValue(cips),
+                "must be empty when `clusterIP` is not specified",
+            )
+        )
     seen: set = set()
     for i, fam in enumerate(list_of(spec.get("ipFamilies"))):
         if fam not in _IP_FAMILIES:
@@ -352,8 +480,13 @@ def _cluster_ips(spec: dict) -> list[FieldError]:
         if i == 0 and ip == "None":
             if len(cips) > 1:
                 bad_ip = True
-                errs.append(invalid("spec.clusterIPs", JSONValue(cips),
-                                    "'None' must be the first and only value"))
+                errs.append(
+                    invalid(
+                        "spec.clusterIPs",
+                        JSONValue(cips),
+                        "'None' must be the first and only value",
+                    )
+                )
             continue
         e = is_valid_ip(f"spec.clusterIPs[{i}]", str_of(ip))
         bad_ip = bad_ip or bool(e)
@@ -365,25 +498,45 @@ def _cluster_ips(spec: dict) -> list[FieldError]:
     if len(cips) > 1:
         versions = {ipaddress.ip_address(ip).version for ip in cips}
         if len(versions) != len(cips):
-            errs.append(invalid("spec.clusterIPs", JSONValue(cips),
-                                "may specify no more than one IP for each IP family"))
+            errs.append(
+                invalid(
+                    "spec.clusterIPs",
+                    JSONValue(cips),
+                    "may specify no more than one IP for each IP family",
+                )
+            )
     fams = list_of(spec.get("ipFamilies"))
     if not _headless(spec):
-        for i, ip in enumerate(cips[:len(fams)]):
+        for i, ip in enumerate(cips[: len(fams)]):
             v6 = ipaddress.ip_address(ip).version == 6
             if fams[i] == "IPv4" and v6:
-                errs.append(invalid(f"spec.clusterIPs[{i}]", ip,
-                                    f"expected an IPv4 value as indicated by `ipFamilies[{i}]`"))
+                errs.append(
+                    invalid(
+                        f"spec.clusterIPs[{i}]",
+                        ip,
+                        f"expected an IPv4 value as indicated by `ipFamilies[{i}]`",
+                    )
+                )
             if fams[i] == "IPv6" and not v6:
-                errs.append(invalid(f"spec.clusterIPs[{i}]", ip,
-                                    f"expected an IPv6 value as indicated by `ipFamilies[{i}]`"))
+                errs.append(
+                    invalid(
+                        f"spec.clusterIPs[{i}]",
+                        ip,
+                        f"expected an IPv6 value as indicated by `ipFamilies[{i}]`",
+                    )
+                )
     return errs
 
 
 def _service_port_key(protocol: str, port: int) -> Raw:
     # The internal core.ServicePort key, JSON-encoded with its Go field names.
-    return Raw('{"Name":"","Protocol":' + f'"{protocol}"' + ',"AppProtocol":null,"Port":'
-               + f"{port}" + ',"TargetPort":0,"NodePort":0}')
+    return Raw(
+        '{"Name":"","Protocol":'
+        + f'"{protocol}"'
+        + ',"AppProtocol":null,"Port":'
+        + f"{port}"
+        + ',"TargetPort":0,"NodePort":0}'
+    )
 
 
 def validate_service_object(svc: dict) -> list[FieldError]:
@@ -398,16 +551,24 @@ def validate_service_object(svc: dict) -> list[FieldError]:
         errs.append(required("spec.ports", ""))
     cips = list_of(spec.get("clusterIPs"))
     if stype == "LoadBalancer" and headless:
-        errs.append(invalid("spec.clusterIPs[0]", cips[0], "may not be set to 'None' for LoadBalancer services"))
+        errs.append(
+            invalid(
+                "spec.clusterIPs[0]", cips[0], "may not be set to 'None' for LoadBalancer services"
+            )
+        )
     elif stype == "NodePort" and headless:
-        errs.append(invalid("spec.clusterIPs[0]", cips[0], "may not be set to 'None' for NodePort services"))
+        errs.append(
+            invalid("spec.clusterIPs[0]", cips[0], "may not be set to 'None' for NodePort services")
+        )
     elif stype == "ExternalName":
         if cips:
             errs.append(forbidden("spec.clusterIPs", "may not be set for ExternalName services"))
         if list_of(spec.get("ipFamilies")):
             errs.append(forbidden("spec.ipFamilies", "may not be set for ExternalName services"))
         if spec.get("ipFamilyPolicy") is not None:
-            errs.append(forbidden("spec.ipFamilyPolicy", "may not be set for ExternalName services"))
+            errs.append(
+                forbidden("spec.ipFamilyPolicy", "may not be set for ExternalName services")
+            )
         cname = str_of(spec.get("externalName")).removesuffix(".")
         if cname:
             errs.extend(invalid("spec.externalName", cname, m) for m in is_dns1123_subdomain(cname))
@@ -436,8 +597,13 @@ def validate_service_object(svc: dict) -> list[FieldError]:
             if t is None:
                 errs.append(required(f"{cfg_path}.clientIP.timeoutSeconds", detail))
             elif not isinstance(t, int) or t <= 0 or t > 86400:
-                errs.append(invalid(f"{cfg_path}.clientIP.timeoutSeconds", t,
-                                    "must be greater than 0 and less than 86400"))
+                errs.append(
+                    invalid(
+                        f"{cfg_path}.clientIP.timeoutSeconds",
+                        t,
+                        "must be greater than 0 and less than 86400",
+                    )
+                )
     elif aff == "None" and spec.get("sessionAffinityConfig") is not None:
         errs.append(forbidden(cfg_path, "must not be set when session affinity is None"))
     errs.extend(_cluster_ips(spec))
@@ -451,8 +617,11 @@ def validate_service_object(svc: dict) -> list[FieldError]:
     if stype == "ClusterIP":
         for i, p in enumerate(ports):
             if as_int(dict_of(p).get("nodePort")):
-                errs.append(forbidden(f"spec.ports[{i}].nodePort",
-                                      "may not be used when `type` is 'ClusterIP'"))
+                errs.append(
+                    forbidden(
+                        f"spec.ports[{i}].nodePort", "may not be used when `type` is 'ClusterIP'"
+                    )
+                )
     seen_np: set = set()
     for i, p in enumerate(ports):
         p = dict_of(p)
@@ -473,27 +642,45 @@ def validate_service_object(svc: dict) -> list[FieldError]:
     ranges = list_of(spec.get("loadBalancerSourceRanges"))
     if ranges:
         if stype != "LoadBalancer":
-            errs.append(forbidden("spec.LoadBalancerSourceRanges",
-                                  "may only be used when `type` is 'LoadBalancer'"))
+            errs.append(
+                forbidden(
+                    "spec.LoadBalancerSourceRanges",
+                    "may only be used when `type` is 'LoadBalancer'",
+                )
+            )
         for i, r in enumerate(ranges):
             errs.extend(is_valid_cidr(f"spec.LoadBalancerSourceRanges[{i}]", str_of(r).strip()))
     if spec.get("allocateLoadBalancerNodePorts") is not None and stype != "LoadBalancer":
-        errs.append(forbidden("spec.allocateLoadBalancerNodePorts",
-                              "may only be used when `type` is 'LoadBalancer'"))
+        errs.append(
+            forbidden(
+                "spec.allocateLoadBalancerNodePorts",
+                "may only be used when `type` is 'LoadBalancer'",
+            )
+        )
     if stype == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") is None:
         errs.append(required("allocateLoadBalancerNodePorts", ""))
     lbc = spec.get("loadBalancerClass")
     if lbc is not None:
         if stype == "LoadBalancer":
-            errs.extend(invalid("spec.loadBalancerClass", lbc, m) for m in is_qualified_name(str_of(lbc)))
+            errs.extend(
+                invalid("spec.loadBalancerClass", lbc, m) for m in is_qualified_name(str_of(lbc))
+            )
         else:
-            errs.append(forbidden("spec.loadBalancerClass",
-                                  "may only be used when `type` is 'LoadBalancer'"))
+            errs.append(
+                forbidden(
+                    "spec.loadBalancerClass", "may only be used when `type` is 'LoadBalancer'"
+                )
+            )
     etp = str_of(spec.get("externalTrafficPolicy"))
     if not _externally_accessible(spec):
         if etp:
-            errs.append(invalid("spec.externalTrafficPolicy", etp,
-                                "may only be set for externally-accessible services"))
+            errs.append(
+                invalid(
+                    "spec.externalTrafficPolicy",
+                    etp,
+                    "may only be set for externally-accessible services",
+                )
+            )
     elif not etp:
         errs.append(required("spec.externalTrafficPolicy", ""))
     elif etp not in _TRAFFIC:
@@ -501,8 +688,14 @@ def validate_service_object(svc: dict) -> list[FieldError]:
     hc = as_int(spec.get("healthCheckNodePort")) or 0
     if not (stype == "LoadBalancer" and etp == "Local"):
         if hc:
-            errs.append(invalid("spec.healthCheckNodePort", hc, "may only be set when `type` is "
-                                "'LoadBalancer' and `externalTrafficPolicy` is 'Local'"))
+            errs.append(
+                invalid(
+                    "spec.healthCheckNodePort",
+                    hc,
+                    "may only be set when `type` is "
+                    "'LoadBalancer' and `externalTrafficPolicy` is 'Local'",
+                )
+            )
     itp = spec.get("internalTrafficPolicy")
     if itp is None:
         if stype in ("NodePort", "LoadBalancer", "ClusterIP"):
@@ -523,7 +716,9 @@ def _non_special_ip(ip: str, path: str) -> list[FieldError]:
     if addr.is_loopback:
         errs.append(invalid(path, ip, "may not be in the loopback range (127.0.0.0/8, ::1/128)"))
     if addr.is_link_local:
-        errs.append(invalid(path, ip, "may not be in the link-local range (169.254.0.0/16, fe80::/10)"))
+        errs.append(
+            invalid(path, ip, "may not be in the link-local range (169.254.0.0/16, fe80::/10)")
+        )
     return errs
 
 
@@ -532,28 +727,48 @@ def validate_service(obj: dict, old: dict | None) -> list[FieldError]:
         return validate_service_object(obj)
     spec, old_spec = dict_of(obj.get("spec")), dict_of(old.get("spec"))
     errs = validate_object_meta_update(dict_of(obj.get("metadata")), dict_of(old.get("metadata")))
-    if "ExternalName" not in (spec.get("type"), old_spec.get("type")) and \
-            not (_headless(spec) and _headless(old_spec)):
+    if "ExternalName" not in (spec.get("type"), old_spec.get("type")) and not (
+        _headless(spec) and _headless(old_spec)
+    ):
         new_ips, old_ips = list_of(spec.get("clusterIPs")), list_of(old_spec.get("clusterIPs"))
         if len(new_ips) == len(old_ips):
             for i, ip in enumerate(old_ips):
                 if ip != new_ips[i]:
-                    errs.append(invalid(f"spec.clusterIPs[{i}]", JSONValue(new_ips), "may not change once set"))
+                    errs.append(
+                        invalid(
+                            f"spec.clusterIPs[{i}]", JSONValue(new_ips), "may not change once set"
+                        )
+                    )
         elif len(old_ips) > len(new_ips):
             if not new_ips:
-                errs.append(invalid("spec.clusterIPs[0]", JSONValue(new_ips),
-                                    "primary clusterIP can not be unset"))
+                errs.append(
+                    invalid(
+                        "spec.clusterIPs[0]",
+                        JSONValue(new_ips),
+                        "primary clusterIP can not be unset",
+                    )
+                )
             elif new_ips[0] != old_ips[0]:
-                errs.append(invalid("spec.clusterIPs[0]", JSONValue(new_ips), "may not change once set"))
+                errs.append(
+                    invalid("spec.clusterIPs[0]", JSONValue(new_ips), "may not change once set")
+                )
         elif old_ips and new_ips[0] != old_ips[0]:
-            errs.append(invalid("spec.clusterIPs[0]", JSONValue(new_ips), "may not change once set"))
+            errs.append(
+                invalid("spec.clusterIPs[0]", JSONValue(new_ips), "may not change once set")
+            )
         new_f, old_f = list_of(spec.get("ipFamilies")), list_of(old_spec.get("ipFamilies"))
         if len(new_f) == len(old_f) and new_f != old_f:
             errs.append(invalid("spec.ipFamilies[0]", JSONValue(new_f), "may not change once set"))
-    if (spec.get("type") == "LoadBalancer" and old_spec.get("type") == "LoadBalancer"
-            and spec.get("loadBalancerClass") != old_spec.get("loadBalancerClass")):
-        errs.append(invalid("spec.loadBalancerClass", spec.get("loadBalancerClass"),
-                            "may not change once set"))
+    if (
+        spec.get("type") == "LoadBalancer"
+        and old_spec.get("type") == "LoadBalancer"
+        and spec.get("loadBalancerClass") != old_spec.get("loadBalancerClass")
+    ):
+        errs.append(
+            invalid(
+                "spec.loadBalancerClass", spec.get("loadBalancerClass"), "may not change once set"
+            )
+        )
     errs.extend(validate_service_object(obj))
     return errs
 
@@ -591,10 +806,19 @@ def validate_namespace_status(obj: dict, old: dict) -> list[FieldError]:
     phase = str_of(dict_of(obj.get("status")).get("phase"))
     if not meta.get("deletionTimestamp"):
         if phase != "Active":
-            errs.append(invalid("status.Phase", phase, "may only be 'Active' if `deletionTimestamp` is empty"))
+            errs.append(
+                invalid(
+                    "status.Phase", phase, "may only be 'Active' if `deletionTimestamp` is empty"
+                )
+            )
     elif phase != "Terminating":
-        errs.append(invalid("status.Phase", phase,
-                            "may only be 'Terminating' if `deletionTimestamp` is not empty"))
+        errs.append(
+            invalid(
+                "status.Phase",
+                phase,
+                "may only be 'Terminating' if `deletionTimestamp` is not empty",
+            )
+        )
     return errs
 
 
@@ -620,6 +844,7 @@ def _node_taints(taints: list, path: str) -> list[FieldError]:
         errs.extend(validate_label_name(k, child(ipath, "key")))
         v = str_of(t.get("value"))
         from pocketkube.api.names import is_valid_label_value
+
         msgs = is_valid_label_value(v)
         if msgs:
             errs.append(invalid(child(ipath, "value"), v, ";".join(msgs)))
@@ -683,11 +908,17 @@ def _validate_node_update(obj: dict, old: dict) -> list[FieldError]:
         if len(old_cidrs) != len(new_cidrs):
             errs.append(forbidden("spec.podCIDRs", msg))
         else:
-            errs.extend(forbidden("spec.podCIDRs", msg) for i, c in enumerate(old_cidrs)
-                        if c != new_cidrs[i])
+            errs.extend(
+                forbidden("spec.podCIDRs", msg)
+                for i, c in enumerate(old_cidrs)
+                if c != new_cidrs[i]
+            )
     if old_spec.get("providerID") and old_spec.get("providerID") != spec.get("providerID"):
-        errs.append(forbidden("spec.providerID",
-                              'node updates may not change providerID except from "" to valid'))
+        errs.append(
+            forbidden(
+                "spec.providerID", 'node updates may not change providerID except from "" to valid'
+            )
+        )
     if list_of(spec.get("taints")):
         errs.extend(_node_taints(spec["taints"], "metadata.taints"))
     if spec.get("externalID") != old_spec.get("externalID"):
@@ -764,7 +995,9 @@ def validate_secret(obj: dict, old: dict | None) -> list[FieldError]:
     stype = str_of(obj.get("type"))
     if stype == "kubernetes.io/service-account-token":
         if not dict_of(meta.get("annotations")).get("kubernetes.io/service-account.name"):
-            errs.append(required(key("metadata.annotations", "kubernetes.io/service-account.name"), ""))
+            errs.append(
+                required(key("metadata.annotations", "kubernetes.io/service-account.name"), "")
+            )
     elif stype in ("kubernetes.io/dockercfg", "kubernetes.io/dockerconfigjson"):
         k = _SECRET_REQUIRED_KEYS[stype][0]
         if k not in data:
@@ -790,7 +1023,18 @@ def validate_service_account(obj: dict, old: dict | None) -> list[FieldError]:
     return errs
 
 
-__all__ = ["IMMUTABLE", "validate_pod", "validate_pod_status", "validate_service",
-           "validate_service_status", "validate_namespace", "validate_namespace_status",
-           "validate_namespace_finalize", "validate_node", "validate_config_map",
-           "validate_secret", "validate_service_account", "is_config_map_key"]
+__all__ = [
+    "IMMUTABLE",
+    "validate_pod",
+    "validate_pod_status",
+    "validate_service",
+    "validate_service_status",
+    "validate_namespace",
+    "validate_namespace_status",
+    "validate_namespace_finalize",
+    "validate_node",
+    "validate_config_map",
+    "validate_secret",
+    "validate_service_account",
+    "is_config_map_key",
+]

@@ -14,10 +14,15 @@ from .common import as_int, deep_equal, dict_of, immutable, str_of
 from .meta import validate_object_meta, validate_object_meta_update
 
 # events.k8s.io/v1 field -> internal (core/v1) field.
-_FROM_EVENTS_V1 = {"regarding": "involvedObject", "note": "message",
-                   "deprecatedSource": "source", "deprecatedFirstTimestamp": "firstTimestamp",
-                   "deprecatedLastTimestamp": "lastTimestamp", "deprecatedCount": "count",
-                   "reportingController": "reportingComponent"}
+_FROM_EVENTS_V1 = {
+    "regarding": "involvedObject",
+    "note": "message",
+    "deprecatedSource": "source",
+    "deprecatedFirstTimestamp": "firstTimestamp",
+    "deprecatedLastTimestamp": "lastTimestamp",
+    "deprecatedCount": "count",
+    "reportingController": "reportingComponent",
+}
 
 
 def _internal(obj: dict, events_api: bool) -> dict:
@@ -35,12 +40,20 @@ def _legacy(ev: dict, events_api: bool) -> list[FieldError]:
     if not ev.get("eventTime"):
         if not involved_ns:
             if ns not in ("", "default"):
-                errs.append(invalid("involvedObject.namespace", involved_ns, "does not match event.namespace"))
+                errs.append(
+                    invalid(
+                        "involvedObject.namespace", involved_ns, "does not match event.namespace"
+                    )
+                )
         elif ns != involved_ns:
-            errs.append(invalid("involvedObject.namespace", involved_ns, "does not match event.namespace"))
+            errs.append(
+                invalid("involvedObject.namespace", involved_ns, "does not match event.namespace")
+            )
     else:
         if not involved_ns and ns not in ("default", "kube-system"):
-            errs.append(invalid("involvedObject.namespace", involved_ns, "does not match event.namespace"))
+            errs.append(
+                invalid("involvedObject.namespace", involved_ns, "does not match event.namespace")
+            )
         ctrl = str_of(ev.get("reportingComponent"))
         if not ctrl:
             errs.append(required(ctrl_field, ""))
@@ -95,11 +108,27 @@ def validate_event(obj: dict, old: dict | None, events_api: bool) -> list[FieldE
     errs.extend(validate_object_meta_update(meta, dict_of(prev.get("metadata"))))
     if not deep_equal(ev.get("series"), prev.get("series")):
         errs.extend(_series(ev))
-    for f in ("involvedObject", "reason", "message", "source", "firstTimestamp", "lastTimestamp",
-              "count", "reason", "type", "eventTime", "action", "related"):
+    for f in (
+        "involvedObject",
+        "reason",
+        "message",
+        "source",
+        "firstTimestamp",
+        "lastTimestamp",
+        "count",
+        "reason",
+        "type",
+        "eventTime",
+        "action",
+        "related",
+    ):
         errs.extend(immutable(ev.get(f), prev.get(f), f))
-    errs.extend(immutable(ev.get("reportingComponent"), prev.get("reportingComponent"),
-                          "reportingController"))
-    errs.extend(immutable(ev.get("reportingInstance"), prev.get("reportingInstance"),
-                          "reportingInstance"))
+    errs.extend(
+        immutable(
+            ev.get("reportingComponent"), prev.get("reportingComponent"), "reportingController"
+        )
+    )
+    errs.extend(
+        immutable(ev.get("reportingInstance"), prev.get("reportingInstance"), "reportingInstance")
+    )
     return errs

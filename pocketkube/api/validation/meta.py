@@ -11,9 +11,14 @@ from __future__ import annotations
 from typing import Callable
 
 from pocketkube.api.errors import FieldError, forbidden, invalid, required
-from pocketkube.api.names import (is_qualified_name, name_is_dns_label, name_is_dns_subdomain,
-                                  validate_annotations, validate_labels,
-                                  validate_object_meta_name)
+from pocketkube.api.names import (
+    is_qualified_name,
+    name_is_dns_label,
+    name_is_dns_subdomain,
+    validate_annotations,
+    validate_labels,
+    validate_object_meta_name,
+)
 
 from .common import JSONValue, Raw, as_int, child, go_string_slice, immutable, index, nonneg
 
@@ -33,8 +38,11 @@ def validate_finalizer_name(name: str, path: str) -> list[FieldError]:
 
 def validate_kube_finalizer_name(name: str, path: str) -> list[FieldError]:
     if "/" not in name and name not in _STANDARD_FINALIZERS:
-        return [invalid(path, name,
-                        "name is neither a standard finalizer name nor is it fully qualified")]
+        return [
+            invalid(
+                path, name, "name is neither a standard finalizer name nor is it fully qualified"
+            )
+        ]
     return []
 
 
@@ -47,8 +55,13 @@ def validate_finalizers(finalizers: list, path: str) -> list[FieldError]:
         if isinstance(f, str):
             errs.extend(invalid(path, f, m) for m in is_qualified_name(f))
     if _ORPHAN in finalizers and _FOREGROUND in finalizers:
-        errs.append(invalid(path, JSONValue(finalizers),
-                            f"finalizer {_ORPHAN} and {_FOREGROUND} cannot be both set"))
+        errs.append(
+            invalid(
+                path,
+                JSONValue(finalizers),
+                f"finalizer {_ORPHAN} and {_FOREGROUND} cannot be both set",
+            )
+        )
     for i, f in enumerate(finalizers):
         if isinstance(f, str):
             errs.extend(validate_kube_finalizer_name(f, index(path, i)))
@@ -66,8 +79,9 @@ def validate_owner_references(refs: list, path: str) -> list[FieldError]:
         # schema.FromAPIVersionAndKind: the version is what follows the last "/".
         version = api_version.rsplit("/", 1)[-1] if api_version.count("/") <= 1 else ""
         if not version:
-            errs.append(invalid(child(path, "apiVersion"), api_version,
-                                "version must not be empty"))
+            errs.append(
+                invalid(child(path, "apiVersion"), api_version, "version must not be empty")
+            )
         if not kind:
             errs.append(invalid(child(path, "kind"), kind, "must not be empty"))
         if not ref.get("name"):
@@ -75,38 +89,48 @@ def validate_owner_references(refs: list, path: str) -> list[FieldError]:
         if not ref.get("uid"):
             errs.append(invalid(child(path, "uid"), ref.get("uid") or "", "must not be empty"))
         if api_version == "v1" and kind == "Event":
-            errs.append(invalid(path, JSONValue(ref), "/v1, Kind=Event is disallowed from being an owner"))
+            errs.append(
+                invalid(path, JSONValue(ref), "/v1, Kind=Event is disallowed from being an owner")
+            )
         if ref.get("controller") is True:
             name = f"{kind}/{ref.get('name') or ''}"
             if first_controller:
-                errs.append(invalid(
-                    path, JSONValue(refs),
-                    'Only one reference can have Controller set to true. Found "true" in '
-                    f"references for {first_controller} and {name}"))
+                errs.append(
+                    invalid(
+                        path,
+                        JSONValue(refs),
+                        'Only one reference can have Controller set to true. Found "true" in '
+                        f"references for {first_controller} and {name}",
+                    )
+                )
             else:
                 first_controller = name
     return errs
 
 
-def validate_object_meta(meta: dict, namespaced: bool, name_fn: NameFunc,
-                         path: str = "metadata") -> list[FieldError]:
+def validate_object_meta(
+    meta: dict, namespaced: bool, name_fn: NameFunc, path: str = "metadata"
+) -> list[FieldError]:
     """ValidateObjectMeta (core's variant, with the finalizer-name rule)."""
-    errs = validate_object_meta_name(meta.get("name") or "", meta.get("generateName") or "",
-                                     name_fn, path)
+    errs = validate_object_meta_name(
+        meta.get("name") or "", meta.get("generateName") or "", name_fn, path
+    )
     ns = meta.get("namespace") or ""
     if namespaced:
         if not ns:
             errs.append(required(child(path, "namespace"), ""))
         else:
-            errs.extend(invalid(child(path, "namespace"), ns, m)
-                        for m in name_is_dns_label(ns, False))
+            errs.extend(
+                invalid(child(path, "namespace"), ns, m) for m in name_is_dns_label(ns, False)
+            )
     elif ns:
         errs.append(forbidden(child(path, "namespace"), "not allowed on this type"))
     errs.extend(nonneg(meta.get("generation"), child(path, "generation")))
     errs.extend(validate_labels(meta.get("labels"), child(path, "labels")))
     errs.extend(validate_annotations(meta.get("annotations"), child(path, "annotations")))
-    errs.extend(validate_owner_references(meta.get("ownerReferences"),
-                                          child(path, "ownerReferences")))
+    errs.extend(
+        validate_owner_references(meta.get("ownerReferences"), child(path, "ownerReferences"))
+    )
     errs.extend(validate_finalizers(meta.get("finalizers"), child(path, "finalizers")))
     return errs
 
@@ -119,23 +143,28 @@ def validate_object_meta_update(new: dict, old: dict, path: str = "metadata") ->
         old_fin = set(old.get("finalizers") or [])
         extra = sorted({f for f in new_fin if f not in old_fin})
         if extra:
-            errs.append(forbidden(
-                child(path, "finalizers"),
-                "no new finalizers can be added if the object is being deleted, found new "
-                f"finalizers {go_string_slice(extra)}"))
+            errs.append(
+                forbidden(
+                    child(path, "finalizers"),
+                    "no new finalizers can be added if the object is being deleted, found new "
+                    f"finalizers {go_string_slice(extra)}",
+                )
+            )
     new_gen, old_gen = as_int(new.get("generation")), as_int(old.get("generation"))
     if new_gen is not None and old_gen is not None and new_gen < old_gen:
         errs.append(invalid(child(path, "generation"), new_gen, "must not be decremented"))
     errs.extend(immutable(new.get("name") or "", old.get("name") or "", child(path, "name")))
-    errs.extend(immutable(new.get("namespace") or "", old.get("namespace") or "",
-                          child(path, "namespace")))
+    errs.extend(
+        immutable(new.get("namespace") or "", old.get("namespace") or "", child(path, "namespace"))
+    )
     # An update without a uid keeps the stored one (BeforeUpdate), so only a different uid errs.
     if new.get("uid"):
         errs.extend(immutable(new.get("uid"), old.get("uid") or "", child(path, "uid")))
     errs.extend(validate_labels(new.get("labels"), child(path, "labels")))
     errs.extend(validate_annotations(new.get("annotations"), child(path, "annotations")))
-    errs.extend(validate_owner_references(new.get("ownerReferences"),
-                                          child(path, "ownerReferences")))
+    errs.extend(
+        validate_owner_references(new.get("ownerReferences"), child(path, "ownerReferences"))
+    )
     # Core's ValidateObjectMetaUpdate re-checks finalizer names one by one.
     for i, f in enumerate(new_fin):
         if isinstance(f, str):
@@ -148,7 +177,12 @@ def validate_template_object_meta(meta: dict, path: str) -> list[FieldError]:
     errs = validate_annotations(meta.get("annotations"), child(path, "annotations"))
     errs.extend(validate_labels(meta.get("labels"), child(path, "labels")))
     for k in meta:
-        if k not in ("labels", "annotations", "creationTimestamp") and meta[k] not in (None, "", {}, []):
+        if k not in ("labels", "annotations", "creationTimestamp") and meta[k] not in (
+            None,
+            "",
+            {},
+            [],
+        ):
             errs.append(forbidden(child(path, k), "cannot be set"))
     return errs
 
@@ -166,5 +200,13 @@ def has_label(meta: dict, path: str, key: str, expected: str) -> list[FieldError
 
 SUBDOMAIN: NameFunc = name_is_dns_subdomain
 LABEL: NameFunc = name_is_dns_label
-__all__ = ["validate_object_meta", "validate_object_meta_update", "validate_finalizer_name",
-           "validate_template_object_meta", "has_label", "SUBDOMAIN", "LABEL", "Raw"]
+__all__ = [
+    "validate_object_meta",
+    "validate_object_meta_update",
+    "validate_finalizer_name",
+    "validate_template_object_meta",
+    "has_label",
+    "SUBDOMAIN",
+    "LABEL",
+    "Raw",
+]

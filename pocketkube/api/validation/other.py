@@ -26,5 +26,7 @@ def validate_lease(obj: dict, old: dict | None) -> list[FieldError]:
     if t is not None and t < 0:
         errs.append(invalid("spec.leaseTransitions", t, "must be greater than or equal to 0"))
     if spec.get("preferredHolder") and not spec.get("strategy"):
-        errs.append(forbidden("spec.preferredHolder", "may only be specified if `strategy` is defined"))
+        errs.append(
+            forbidden("spec.preferredHolder", "may only be specified if `strategy` is defined")
+        )
     return errs

@@ -7,8 +7,7 @@ a bound claim may grow its storage request.
 
 from __future__ import annotations
 
-from pocketkube.api.errors import (FieldError, forbidden, invalid, not_supported, required,
-                                   too_long)
+from pocketkube.api.errors import FieldError, forbidden, invalid, not_supported, required, too_long
 from pocketkube.api.names import is_dns1123_subdomain, is_qualified_name, name_is_dns_subdomain
 from pocketkube.api.quantity import format_quantity, parse
 from pocketkube.api.selectors import validate_label_selector
@@ -24,10 +23,30 @@ VOLUME_MODES = ["Block", "Filesystem"]
 _RECLAIM = ["Delete", "Recycle", "Retain"]
 
 # PersistentVolumeSource members in upstream's checking order.
-_PV_SOURCES = ["hostPath", "gcePersistentDisk", "awsElasticBlockStore", "glusterfs", "flocker",
-               "nfs", "rbd", "quobyte", "cephfs", "iscsi", "cinder", "fc", "flexVolume",
-               "azureFile", "vsphereVolume", "photonPersistentDisk", "portworxVolume",
-               "azureDisk", "scaleIO", "local", "storageos", "csi"]
+_PV_SOURCES = [
+    "hostPath",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "glusterfs",
+    "flocker",
+    "nfs",
+    "rbd",
+    "quobyte",
+    "cephfs",
+    "iscsi",
+    "cinder",
+    "fc",
+    "flexVolume",
+    "azureFile",
+    "vsphereVolume",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "azureDisk",
+    "scaleIO",
+    "local",
+    "storageos",
+    "csi",
+]
 _PV_FORBIDDEN_NAME = {"cephfs": "cephFS"}
 _PV_SOURCE_PATH = {"gcePersistentDisk": "persistentDisk"}
 
@@ -67,8 +86,11 @@ def _data_source(ds: dict, path: str) -> list[FieldError]:
         errs.append(required(child(path, "kind"), ""))
     group = str_of(ds.get("apiGroup"))
     if not group and kind != "PersistentVolumeClaim":
-        errs.append(invalid(path, kind, "must be 'PersistentVolumeClaim' when referencing the "
-                                        "default apiGroup"))
+        errs.append(
+            invalid(
+                path, kind, "must be 'PersistentVolumeClaim' when referencing the default apiGroup"
+            )
+        )
     if group:
         errs.extend(invalid(child(path, "apiGroup"), group, m) for m in is_dns1123_subdomain(group))
     return errs
@@ -91,8 +113,10 @@ def validate_pvc_spec(spec: dict, path: str) -> list[FieldError]:
         errs.extend(_positive_quantity(requests["storage"], spath))
     sc = spec.get("storageClassName")
     if sc:
-        errs.extend(invalid(child(path, "storageClassName"), sc, m)
-                    for m in name_is_dns_subdomain(str_of(sc), False))
+        errs.extend(
+            invalid(child(path, "storageClassName"), sc, m)
+            for m in name_is_dns_subdomain(str_of(sc), False)
+        )
     vm = spec.get("volumeMode")
     if vm is not None and vm not in VOLUME_MODES:
         errs.append(not_supported(child(path, "volumeMode"), vm, VOLUME_MODES))
@@ -103,12 +127,20 @@ def validate_pvc_spec(spec: dict, path: str) -> list[FieldError]:
     ds, dsr = spec.get("dataSource"), spec.get("dataSourceRef")
     if dsr is not None and dict_of(dsr).get("namespace"):
         if ds is not None:
-            errs.append(invalid(path, child(path, "dataSource"),
-                                "may not be specified when dataSourceRef.namespace is specified"))
+            errs.append(
+                invalid(
+                    path,
+                    child(path, "dataSource"),
+                    "may not be specified when dataSourceRef.namespace is specified",
+                )
+            )
     elif ds is not None and dsr is not None:
         d, r = dict_of(ds), dict_of(dsr)
-        if (d.get("apiGroup"), d.get("kind"), d.get("name")) != (r.get("apiGroup"), r.get("kind"),
-                                                                 r.get("name")):
+        if (d.get("apiGroup"), d.get("kind"), d.get("name")) != (
+            r.get("apiGroup"),
+            r.get("kind"),
+            r.get("name"),
+        ):
             errs.append(invalid(path, child(path, "dataSource"), "must match dataSourceRef"))
     return errs
 
@@ -129,7 +161,8 @@ def validate_pvc(obj: dict, old: dict | None) -> list[FieldError]:
         cmp_old["volumeName"] = cmp_new.get("volumeName")
     if cmp_old.get("storageClassName") is None and cmp_new.get("storageClassName") is not None:
         beta = dict_of(dict_of(old.get("metadata")).get("annotations")).get(
-            "volume.beta.kubernetes.io/storage-class")
+            "volume.beta.kubernetes.io/storage-class"
+        )
         if beta is None or beta == cmp_new["storageClassName"]:
             cmp_old["storageClassName"] = cmp_new["storageClassName"]
     bound = dict_of(obj.get("status")).get("phase") == "Bound"
@@ -137,14 +170,21 @@ def validate_pvc(obj: dict, old: dict | None) -> list[FieldError]:
     old_req = dict_of(dict_of(old_spec.get("resources")).get("requests"))
     if bound:
         # Bound claims may resize: compare everything but the storage request.
-        cmp_new["resources"] = {**dict_of(spec.get("resources")),
-                                "requests": {**new_req, "storage": old_req.get("storage")}}
+        cmp_new["resources"] = {
+            **dict_of(spec.get("resources")),
+            "requests": {**new_req, "storage": old_req.get("storage")},
+        }
         cmp_new.pop("volumeAttributesClassName", None)
         cmp_old.pop("volumeAttributesClassName", None)
     if not deep_equal(cmp_new, cmp_old):
-        errs.append(forbidden("spec", "spec is immutable after creation except resources.requests "
-                                      "and volumeAttributesClassName for bound claims\n"
-                                      + spec_diff("core.PersistentVolumeClaimSpec", cmp_old, cmp_new)))
+        errs.append(
+            forbidden(
+                "spec",
+                "spec is immutable after creation except resources.requests "
+                "and volumeAttributesClassName for bound claims\n"
+                + spec_diff("core.PersistentVolumeClaimSpec", cmp_old, cmp_new),
+            )
+        )
     try:
         new_size = parse(str_of(new_req.get("storage")) or "0").value
         old_size = parse(str_of(old_req.get("storage")) or "0").value
@@ -153,8 +193,11 @@ def validate_pvc(obj: dict, old: dict | None) -> list[FieldError]:
     except ValueError:
         new_size = old_size = status_size = 0
     if new_size < old_size and new_size <= status_size:
-        errs.append(forbidden("spec.resources.requests.storage",
-                              "field can not be less than status.capacity"))
+        errs.append(
+            forbidden(
+                "spec.resources.requests.storage", "field can not be less than status.capacity"
+            )
+        )
     errs.extend(immutable(spec.get("volumeMode"), old_spec.get("volumeMode"), "volumeMode"))
     return errs
 
@@ -207,15 +250,21 @@ def validate_pv_spec(spec: dict, pv_name: str, path: str = "spec") -> list[Field
         if req is not None:
             errs.extend(validate_node_selector(dict_of(req), child(npath, "required")))
         else:
-            errs.append(required(child(npath, "required"), "must specify required node constraints"))
+            errs.append(
+                required(child(npath, "required"), "must specify required node constraints")
+            )
     n = 0
     for src_key in _PV_SOURCES:
         src = spec.get(src_key)
         if src is None:
             continue
         if n > 0 and src_key != "flexVolume":
-            errs.append(forbidden(child(path, _PV_FORBIDDEN_NAME.get(src_key, src_key)),
-                                  "may not specify more than 1 volume type"))
+            errs.append(
+                forbidden(
+                    child(path, _PV_FORBIDDEN_NAME.get(src_key, src_key)),
+                    "may not specify more than 1 volume type",
+                )
+            )
             continue
         n += 1
         src = dict_of(src)
@@ -227,12 +276,22 @@ def validate_pv_spec(spec: dict, pv_name: str, path: str = "spec") -> list[Field
             else:
                 errs.extend(validate_path_no_backsteps(p, child(spath, "path")))
                 t = src.get("type")
-                types = ["", "BlockDevice", "CharDevice", "Directory", "DirectoryOrCreate", "File",
-                         "FileOrCreate", "Socket"]
+                types = [
+                    "",
+                    "BlockDevice",
+                    "CharDevice",
+                    "Directory",
+                    "DirectoryOrCreate",
+                    "File",
+                    "FileOrCreate",
+                    "Socket",
+                ]
                 if src_key == "hostPath" and t is not None and t not in types:
                     errs.append(not_supported(child(spath, "type"), t, types))
             if src_key == "local" and not affinity_set:
-                errs.append(required(child(path, "nodeAffinity"), "Local volume requires node affinity"))
+                errs.append(
+                    required(child(path, "nodeAffinity"), "Local volume requires node affinity")
+                )
         elif src_key == "nfs":
             if not src.get("server"):
                 errs.append(required(child(spath, "server"), ""))
@@ -248,14 +307,24 @@ def validate_pv_spec(spec: dict, pv_name: str, path: str = "spec") -> list[Field
     if n == 0:
         errs.append(required(path, "must specify a volume type"))
     hp = dict_of(spec.get("hostPath")).get("path")
-    if hp is not None and str_of(hp).rstrip("/") == "" and str_of(hp).startswith("/") \
-            and rp == "Recycle":
-        errs.append(forbidden(child(path, "persistentVolumeReclaimPolicy"),
-                              "may not be 'recycle' for a hostPath mount of '/'"))
+    if (
+        hp is not None
+        and str_of(hp).rstrip("/") == ""
+        and str_of(hp).startswith("/")
+        and rp == "Recycle"
+    ):
+        errs.append(
+            forbidden(
+                child(path, "persistentVolumeReclaimPolicy"),
+                "may not be 'recycle' for a hostPath mount of '/'",
+            )
+        )
     sc = spec.get("storageClassName")
     if sc:
-        errs.extend(invalid(child(path, "storageClassName"), sc, m)
-                    for m in name_is_dns_subdomain(str_of(sc), False))
+        errs.extend(
+            invalid(child(path, "storageClassName"), sc, m)
+            for m in name_is_dns_subdomain(str_of(sc), False)
+        )
     vm = spec.get("volumeMode")
     if vm is not None and vm not in VOLUME_MODES:
         errs.append(not_supported(child(path, "volumeMode"), vm, VOLUME_MODES))
@@ -274,19 +343,33 @@ def validate_pv(obj: dict, old: dict | None) -> list[FieldError]:
     new_src = {k: spec.get(k) for k in _PV_SOURCES if spec.get(k) is not None}
     old_src = {k: old_spec.get(k) for k in _PV_SOURCES if old_spec.get(k) is not None}
     # A CSI volume may gain a controllerExpandSecretRef.
-    if "csi" in new_src and "csi" in old_src and \
-            dict_of(old_src["csi"]).get("controllerExpandSecretRef") is None:
-        new_src["csi"] = {k: v for k, v in dict_of(new_src["csi"]).items()
-                          if k != "controllerExpandSecretRef"}
+    if (
+        "csi" in new_src
+        and "csi" in old_src
+        and dict_of(old_src["csi"]).get("controllerExpandSecretRef") is None
+    ):
+        new_src["csi"] = {
+            k: v for k, v in dict_of(new_src["csi"]).items() if k != "controllerExpandSecretRef"
+        }
     if not deep_equal(new_src, old_src):
-        errs.append(forbidden("spec.persistentvolumesource",
-                              "spec.persistentvolumesource is immutable after creation\n"
-                              + spec_diff("core.PersistentVolumeSource", old_src, new_src)))
+        errs.append(
+            forbidden(
+                "spec.persistentvolumesource",
+                "spec.persistentvolumesource is immutable after creation\n"
+                + spec_diff("core.PersistentVolumeSource", old_src, new_src),
+            )
+        )
     errs.extend(immutable(spec.get("volumeMode"), old_spec.get("volumeMode"), "volumeMode"))
-    if old_spec.get("nodeAffinity") is not None and \
-            not deep_equal(spec.get("nodeAffinity"), old_spec.get("nodeAffinity")):
-        errs.append(invalid("nodeAffinity", JSONValue(spec.get("nodeAffinity")),
-                            "field is immutable, except for updating from beta label to GA"))
+    if old_spec.get("nodeAffinity") is not None and not deep_equal(
+        spec.get("nodeAffinity"), old_spec.get("nodeAffinity")
+    ):
+        errs.append(
+            invalid(
+                "nodeAffinity",
+                JSONValue(spec.get("nodeAffinity")),
+                "field is immutable, except for updating from beta label to GA",
+            )
+        )
     return errs
 
 
@@ -309,7 +392,9 @@ def validate_storage_class(obj: dict, old: dict | None) -> list[FieldError]:
     if not prov:
         errs.append(required("provisioner", ""))
     else:
-        errs.extend(invalid("provisioner", prov.lower(), m) for m in is_qualified_name(prov.lower()))
+        errs.extend(
+            invalid("provisioner", prov.lower(), m) for m in is_qualified_name(prov.lower())
+        )
     params = dict_of(obj.get("parameters"))
     if len(params) > 512:
         errs.append(too_long("parameters", 512))
@@ -340,6 +425,7 @@ def _storage_class_update(obj: dict, old: dict) -> list[FieldError]:
         errs.append(forbidden("provisioner", "updates to provisioner are forbidden."))
     if obj.get("reclaimPolicy") != old.get("reclaimPolicy"):
         errs.append(forbidden("reclaimPolicy", "updates to reclaimPolicy are forbidden."))
-    errs.extend(immutable(obj.get("volumeBindingMode"), old.get("volumeBindingMode"),
-                          "volumeBindingMode"))
+    errs.extend(
+        immutable(obj.get("volumeBindingMode"), old.get("volumeBindingMode"), "volumeBindingMode")
+    )
     return errs

@@ -16,40 +16,82 @@ from .common import as_int, child, dict_of, index, list_of, str_of
 
 FILE_MODE_ERROR = "must be a number between 0 and 0777 (octal), both inclusive"
 
-_HOST_PATH_TYPES = ["", "BlockDevice", "CharDevice", "Directory", "DirectoryOrCreate", "File",
-                    "FileOrCreate", "Socket"]
+_HOST_PATH_TYPES = [
+    "",
+    "BlockDevice",
+    "CharDevice",
+    "Directory",
+    "DirectoryOrCreate",
+    "File",
+    "FileOrCreate",
+    "Socket",
+]
 
 # (json key, path segment used for its own field errors) in upstream's checking order; the
 # odd segments ("persistentDisk", "cephfs") are upstream's.
 _SOURCES = [
-    ("emptyDir", "emptyDir"), ("hostPath", "hostPath"), ("gitRepo", "gitRepo"),
-    ("gcePersistentDisk", "persistentDisk"), ("awsElasticBlockStore", "awsElasticBlockStore"),
-    ("secret", "secret"), ("nfs", "nfs"), ("iscsi", "iscsi"), ("glusterfs", "glusterfs"),
-    ("flocker", "flocker"), ("persistentVolumeClaim", "persistentVolumeClaim"), ("rbd", "rbd"),
-    ("cinder", "cinder"), ("cephfs", "cephfs"), ("quobyte", "quobyte"),
-    ("downwardAPI", "downwardAPI"), ("fc", "fc"), ("flexVolume", "flexVolume"),
-    ("configMap", "configMap"), ("azureFile", "azureFile"), ("vsphereVolume", "vsphereVolume"),
-    ("photonPersistentDisk", "photonPersistentDisk"), ("portworxVolume", "portworxVolume"),
-    ("azureDisk", "azureDisk"), ("storageos", "storageos"), ("projected", "projected"),
-    ("scaleIO", "scaleIO"), ("csi", "csi"), ("ephemeral", "ephemeral"), ("image", "image"),
+    ("emptyDir", "emptyDir"),
+    ("hostPath", "hostPath"),
+    ("gitRepo", "gitRepo"),
+    ("gcePersistentDisk", "persistentDisk"),
+    ("awsElasticBlockStore", "awsElasticBlockStore"),
+    ("secret", "secret"),
+    ("nfs", "nfs"),
+    ("iscsi", "iscsi"),
+    ("glusterfs", "glusterfs"),
+    ("flocker", "flocker"),
+    ("persistentVolumeClaim", "persistentVolumeClaim"),
+    ("rbd", "rbd"),
+    ("cinder", "cinder"),
+    ("cephfs", "cephfs"),
+    ("quobyte", "quobyte"),
+    ("downwardAPI", "downwardAPI"),
+    ("fc", "fc"),
+    ("flexVolume", "flexVolume"),
+    ("configMap", "configMap"),
+    ("azureFile", "azureFile"),
+    ("vsphereVolume", "vsphereVolume"),
+    ("photonPersistentDisk", "photonPersistentDisk"),
+    ("portworxVolume", "portworxVolume"),
+    ("azureDisk", "azureDisk"),
+    ("storageos", "storageos"),
+    ("projected", "projected"),
+    ("scaleIO", "scaleIO"),
+    ("csi", "csi"),
+    ("ephemeral", "ephemeral"),
+    ("image", "image"),
 ]
 # Where upstream's "more than 1 volume type" error names a different field.
 _FORBIDDEN_NAME = {"cephfs": "cephFS", "downwardAPI": "downwarAPI"}
 
 # Fields each legacy source must set.
 _REQUIRED = {
-    "gitRepo": ("repository",), "gcePersistentDisk": ("pdName",),
-    "awsElasticBlockStore": ("volumeID",), "iscsi": ("targetPortal", "iqn"),
-    "glusterfs": ("endpoints", "path"), "rbd": ("monitors", "image"), "cinder": ("volumeID",),
-    "cephfs": ("monitors",), "quobyte": ("registry", "volume"), "flexVolume": ("driver",),
-    "azureFile": ("secretName", "shareName"), "vsphereVolume": ("volumePath",),
-    "photonPersistentDisk": ("pdID",), "portworxVolume": ("volumeID",),
-    "azureDisk": ("diskName", "diskURI"), "storageos": ("volumeName",),
+    "gitRepo": ("repository",),
+    "gcePersistentDisk": ("pdName",),
+    "awsElasticBlockStore": ("volumeID",),
+    "iscsi": ("targetPortal", "iqn"),
+    "glusterfs": ("endpoints", "path"),
+    "rbd": ("monitors", "image"),
+    "cinder": ("volumeID",),
+    "cephfs": ("monitors",),
+    "quobyte": ("registry", "volume"),
+    "flexVolume": ("driver",),
+    "azureFile": ("secretName", "shareName"),
+    "vsphereVolume": ("volumePath",),
+    "photonPersistentDisk": ("pdID",),
+    "portworxVolume": ("volumeID",),
+    "azureDisk": ("diskName", "diskURI"),
+    "storageos": ("volumeName",),
     "scaleIO": ("gateway", "system", "volumeName"),
 }
 
-_VOLUME_FIELD_PATHS = ["metadata.annotations", "metadata.labels", "metadata.name",
-                       "metadata.namespace", "metadata.uid"]
+_VOLUME_FIELD_PATHS = [
+    "metadata.annotations",
+    "metadata.labels",
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+]
 
 
 def validate_path_no_backsteps(target: str, path: str) -> list[FieldError]:
@@ -120,20 +162,32 @@ def _config_map(src: dict, path: str) -> list[FieldError]:
 
 def _downward_file(f: dict, path: str) -> list[FieldError]:
     from .containers import validate_object_field_selector, validate_resource_field_selector
+
     errs = []
     p = str_of(f.get("path"))
     if not p:
         errs.append(required(child(path, "path"), ""))
     errs.extend(validate_local_non_reserved_path(p, child(path, "path")))
     if f.get("fieldRef") is not None:
-        errs.extend(validate_object_field_selector(dict_of(f["fieldRef"]), _VOLUME_FIELD_PATHS,
-                                                   child(path, "fieldRef")))
+        errs.extend(
+            validate_object_field_selector(
+                dict_of(f["fieldRef"]), _VOLUME_FIELD_PATHS, child(path, "fieldRef")
+            )
+        )
         if f.get("resourceFieldRef") is not None:
-            errs.append(invalid(path, "resource",
-                                "fieldRef and resourceFieldRef can not be specified simultaneously"))
+            errs.append(
+                invalid(
+                    path,
+                    "resource",
+                    "fieldRef and resourceFieldRef can not be specified simultaneously",
+                )
+            )
     elif f.get("resourceFieldRef") is not None:
-        errs.extend(validate_resource_field_selector(dict_of(f["resourceFieldRef"]),
-                                                     child(path, "resourceFieldRef"), True))
+        errs.extend(
+            validate_resource_field_selector(
+                dict_of(f["resourceFieldRef"]), child(path, "resourceFieldRef"), True
+            )
+        )
     else:
         errs.append(required(path, "one of fieldRef and resourceFieldRef is required"))
     errs.extend(_mode(f.get("mode"), child(path, "mode")))
@@ -167,7 +221,9 @@ def _projected(src: dict, path: str) -> list[FieldError]:
                 errs.extend(_key_to_path(kp, index(child(ppath, "items"), j)))
                 if kp.get("path"):
                     if kp["path"] in paths:
-                        errs.append(invalid(path, sub.get("name") or "", "conflicting duplicate paths"))
+                        errs.append(
+                            invalid(path, sub.get("name") or "", "conflicting duplicate paths")
+                        )
                     paths.add(kp["path"])
         if s.get("downwardAPI") is not None:
             n += 1
@@ -184,11 +240,21 @@ def _projected(src: dict, path: str) -> list[FieldError]:
             tpath = child(spath, "serviceAccountToken")
             exp = as_int(tok.get("expirationSeconds"))
             if exp is not None and exp < 600:
-                errs.append(invalid(child(tpath, "expirationSeconds"), exp,
-                                    "may not specify a duration less than 10 minutes"))
+                errs.append(
+                    invalid(
+                        child(tpath, "expirationSeconds"),
+                        exp,
+                        "may not specify a duration less than 10 minutes",
+                    )
+                )
             if exp is not None and exp > 1 << 32:
-                errs.append(invalid(child(tpath, "expirationSeconds"), exp,
-                                    "may not specify a duration larger than 2^32 seconds"))
+                errs.append(
+                    invalid(
+                        child(tpath, "expirationSeconds"),
+                        exp,
+                        "may not specify a duration larger than 2^32 seconds",
+                    )
+                )
             if not tok.get("path"):
                 errs.append(required(child(path, "path"), ""))
             else:
@@ -216,8 +282,12 @@ def _empty_dir(src: dict, path: str) -> list[FieldError]:
     if isinstance(limit, str):
         try:
             if parse(limit).value < 0:
-                return [forbidden(child(path, "sizeLimit"),
-                                  "SizeLimit field must be a valid resource quantity")]
+                return [
+                    forbidden(
+                        child(path, "sizeLimit"),
+                        "SizeLimit field must be a valid resource quantity",
+                    )
+                ]
         except ValueError as e:
             return [invalid(child(path, "sizeLimit"), limit, str(e))]
     return []
@@ -244,6 +314,7 @@ def _nfs(src: dict, path: str) -> list[FieldError]:
 def validate_csi_driver_name(driver: str, path: str) -> list[FieldError]:
     from pocketkube.api.errors import too_long
     from pocketkube.api.names import is_dns1123_subdomain
+
     errs = []
     if not driver:
         errs.append(required(path, ""))
@@ -261,8 +332,9 @@ def _csi(src: dict, path: str) -> list[FieldError]:
         if not name:
             errs.append(required(child(child(path, "nodePublishSecretRef"), "name"), ""))
         else:
-            errs.extend(invalid(child(path, "name"), name, m)
-                        for m in name_is_dns_subdomain(name, False))
+            errs.extend(
+                invalid(child(path, "name"), name, m) for m in name_is_dns_subdomain(name, False)
+            )
     return errs
 
 
@@ -272,6 +344,7 @@ def _ephemeral(src: dict, path: str) -> list[FieldError]:
         return [required(child(path, "volumeClaimTemplate"), "")]
     from .meta import validate_template_object_meta
     from .storage import validate_pvc_spec
+
     tpath = child(path, "volumeClaimTemplate")
     tpl = dict_of(tpl)
     errs = validate_template_object_meta(dict_of(tpl.get("metadata")), child(tpath, "metadata"))
@@ -281,6 +354,7 @@ def _ephemeral(src: dict, path: str) -> list[FieldError]:
 
 def _image(src: dict, path: str, is_pod: bool) -> list[FieldError]:
     from .containers import validate_pull_policy
+
     errs = []
     if is_pod and not src.get("reference"):
         errs.append(required(child(path, "reference"), ""))
@@ -298,8 +372,9 @@ def _legacy(key: str, src: dict, path: str) -> list[FieldError]:
     return errs
 
 
-def validate_volume_source(vol: dict, path: str, vol_name: str, pod_name: str,
-                           is_pod: bool) -> list[FieldError]:
+def validate_volume_source(
+    vol: dict, path: str, vol_name: str, pod_name: str, is_pod: bool
+) -> list[FieldError]:
     errs: list[FieldError] = []
     n = 0
     for key, seg in _SOURCES:
@@ -307,8 +382,12 @@ def validate_volume_source(vol: dict, path: str, vol_name: str, pod_name: str,
         if src is None:
             continue
         if n > 0:
-            errs.append(forbidden(child(path, _FORBIDDEN_NAME.get(key, key)),
-                                  "may not specify more than 1 volume type"))
+            errs.append(
+                forbidden(
+                    child(path, _FORBIDDEN_NAME.get(key, key)),
+                    "may not specify more than 1 volume type",
+                )
+            )
             continue
         n += 1
         src = dict_of(src)
@@ -335,8 +414,10 @@ def validate_volume_source(vol: dict, path: str, vol_name: str, pod_name: str,
             errs.extend(_ephemeral(src, spath))
             if pod_name and vol_name:
                 pvc = f"{pod_name}-{vol_name}"
-                errs.extend(invalid(child(path, "name"), vol_name, f'PVC name "{pvc}": {m}')
-                            for m in name_is_dns_subdomain(pvc, False))
+                errs.extend(
+                    invalid(child(path, "name"), vol_name, f'PVC name "{pvc}": {m}')
+                    for m in name_is_dns_subdomain(pvc, False)
+                )
         elif key == "image":
             errs.extend(_image(src, spath, is_pod))
         else:
@@ -346,15 +427,19 @@ def validate_volume_source(vol: dict, path: str, vol_name: str, pod_name: str,
     return errs
 
 
-def validate_volumes(volumes: list, path: str, pod_name: str = "",
-                     is_pod: bool = False) -> tuple[dict[str, dict], list[FieldError]]:
+def validate_volumes(
+    volumes: list, path: str, pod_name: str = "", is_pod: bool = False
+) -> tuple[dict[str, dict], list[FieldError]]:
     """ValidateVolumes: the valid volumes by name (for mount checks) and the errors."""
     errs: list[FieldError] = []
     by_name: dict[str, dict] = {}
     created_pvcs = set()
     if pod_name:
-        created_pvcs = {f"{pod_name}-{v.get('name')}" for v in volumes
-                        if isinstance(v, dict) and v.get("ephemeral") is not None}
+        created_pvcs = {
+            f"{pod_name}-{v.get('name')}"
+            for v in volumes
+            if isinstance(v, dict) and v.get("ephemeral") is not None
+        }
     for i, vol in enumerate(volumes):
         vol = dict_of(vol)
         ipath = index(path, i)
@@ -373,6 +458,11 @@ def validate_volumes(volumes: list, path: str, pod_name: str = "",
             errs.extend(el)
         claim = dict_of(vol.get("persistentVolumeClaim")).get("claimName")
         if claim and claim in created_pvcs:
-            errs.append(invalid(child(child(ipath, "persistentVolumeClaim"), "claimName"), claim,
-                                "must not reference a PVC that gets created for an ephemeral volume"))
+            errs.append(
+                invalid(
+                    child(child(ipath, "persistentVolumeClaim"), "claimName"),
+                    claim,
+                    "must not reference a PVC that gets created for an ephemeral volume",
+                )
+            )
     return by_name, errs
