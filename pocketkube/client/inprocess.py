@@ -44,7 +44,7 @@ class InProcessClient(Client):
         r = resource(res)
         if subresource == "scale":
             return await self.api.patch_scale(r, namespace or "", name, patch_type, orjson.dumps(patch))
-        return (await self.api.patch(r, namespace or "", name, patch_type, orjson.dumps(patch),
+        return (await self.api.patch(r, namespace or "", name, patch_type, orjson.dumps(patch), _TRUSTED,
                                      subresource=subresource)).obj
 
     async def delete(self, res, namespace, name, grace_period_seconds=None, propagation_policy=None,

@@ -14,7 +14,7 @@ import logging
 import platform
 import ssl
 import sys
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import unquote
 
 import orjson
@@ -27,6 +27,7 @@ from ..api.errors import ApiError
 from ..api.resources import Resource, lookup
 from ..api.tables import to_table
 from ..api.watching import WatchRequest, validate_request, watch_events
+from .logs import LogRouter, parse_options
 
 log = logging.getLogger("pocketkube.server")
 
@@ -34,8 +35,6 @@ KUBE_VERSION = (1, 37, 0)
 JSON = "application/json"
 UNAUTHENTICATED_PATHS = {"/healthz", "/livez", "/readyz", "/version", "/healthz/", "/livez/", "/readyz/",
                          "/version/"}
-# A log provider returns (status, body or async iterator of chunks) for pods/log requests.
-LogProvider = Callable[[dict, dict], Awaitable[Any]]
 
 _TRUE = {"1", "t", "T", "true", "TRUE", "True"}
 _FALSE = {"0", "f", "F", "false", "FALSE", "False"}
@@ -110,7 +109,7 @@ class Server:
         self.api = api
         self.token = token
         self.server_address = server_address
-        self.log_provider: LogProvider | None = None
+        self.logs = LogRouter(api, token or "")
         self.ready = asyncio.Event()
         self.app = web.Application(client_max_size=MAX_BODY + 1)
         self.app.router.add_route("*", "/{tail:.*}", self.handle)
@@ -429,9 +428,8 @@ class Server:
 
     async def _logs(self, request: web.Request, ns: str, name: str) -> web.StreamResponse:
         pod = await self.api.get(lookup("", "v1", "pods"), ns, name)
-        if self.log_provider is None:
-            raise errors.bad_request(f"pod {name} has no logs: no node agent serves this pod")
-        return await self.log_provider(request, pod)
+        opts = parse_options(request.query, pod, parse_bool, parse_int)
+        return await self.logs.stream(request, pod, opts)
 
 
 def ssl_context(cert: str, key: str) -> ssl.SSLContext:

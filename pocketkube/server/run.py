@@ -1,8 +1,9 @@
-"""Starting and stopping a control plane: store, API, HTTPS server, and (later) the rest.
+"""Starting and stopping a control plane: store, API, HTTPS server, control loops, a node.
 
 `pocketkube up` calls `run_control_plane`, which owns the event loop for the process: it opens
-the store, creates credentials and the kubeconfig on first start, serves HTTPS, and shuts
-everything down in order on Ctrl-C or SIGTERM.
+the store, creates credentials and the kubeconfig on first start, serves HTTPS, starts the
+scheduler and controllers and the local node agent (all through the in-process client), and
+shuts everything down in reverse order on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import time
 from aiohttp import web
 
 from ..api.core import Api
+from ..client.inprocess import InProcessClient
 from ..clock import Clock
+from ..components import NodeOptions, control_loops, node_components
 from ..store.sqlite import SqliteStore
 from .app import Server, ssl_context
 from .credentials import client_host, default_sans, ensure_credentials, write_kubeconfig
@@ -30,7 +33,12 @@ class ControlPlane:
 
     def __init__(self, data_dir: str, port: int = 6443, bind: str = "127.0.0.1",
                  compaction_window: float = 300.0, tls_sans: list[str] | None = None,
-                 clock: Clock | None = None):
+                 clock: Clock | None = None, node: NodeOptions | None = None,
+                 controllers: bool = True, node_grace_period: float = 40.0):
+        self.node_grace_period = node_grace_period
+        self.node_options = node
+        self.run_controllers = controllers
+        self.components: list = []
         self.data_dir = os.path.abspath(data_dir)
         self.port = port
         self.bind = bind
@@ -63,9 +71,25 @@ class ControlPlane:
         self.url = f"https://{host}:{self.port}"
         await self.api.bootstrap()
         write_kubeconfig(creds, self.url, self.kubeconfig)
+        client = InProcessClient(self.api)
+        if self.run_controllers:
+            self.components += control_loops(client, self.clock, self.node_grace_period)
+        if self.node_options is not None:
+            # Heartbeats must come several times per grace period, or nodes flap.
+            self.node_options.lease_interval = min(self.node_options.lease_interval,
+                                                   self.node_grace_period / 4)
+            self.components += node_components(client, self.node_options, self.clock,
+                                               os.path.join(self.data_dir, "node"), self.server.logs)
+        for c in self.components:
+            await c.start()
         self.server.ready.set()
 
     async def stop(self) -> None:
+        for c in reversed(self.components):
+            try:
+                await c.stop()
+            except Exception:
+                log.exception("stopping %s", type(c).__name__)
         if self._runner is not None:
             await self._runner.cleanup()
         if self.store is not None:
@@ -80,20 +104,32 @@ def _install_fast_loop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-def run_control_plane(data_dir: str, port: int = 6443, bind: str = "127.0.0.1",
-                      compaction_window: float = 300.0, tls_sans: list[str] | None = None,
-                      print_kubeconfig: bool = True) -> int:
+def setup_process() -> None:
     logging.basicConfig(level=os.environ.get("POCKETKUBE_LOG", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _install_fast_loop()
+
+
+async def wait_for_signal() -> None:
+    """Until Ctrl-C or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+
+
+def run_control_plane(data_dir: str, port: int = 6443, bind: str = "127.0.0.1",
+                      compaction_window: float = 300.0, tls_sans: list[str] | None = None,
+                      print_kubeconfig: bool = True, node: NodeOptions | None = None,
+                      node_grace_period: float = 40.0) -> int:
+    setup_process()
     started = time.monotonic()
 
     async def main() -> int:
-        cp = ControlPlane(data_dir, port, bind, compaction_window, tls_sans)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        cp = ControlPlane(data_dir, port, bind, compaction_window, tls_sans, node=node,
+                          node_grace_period=node_grace_period)
         try:
             await cp.start()
         except OSError as e:
@@ -103,8 +139,7 @@ def run_control_plane(data_dir: str, port: int = 6443, bind: str = "127.0.0.1",
         if print_kubeconfig:
             print(f"pocketkube is ready at {cp.url} ({time.monotonic() - started:.2f}s)", flush=True)
             print(f"export KUBECONFIG={cp.kubeconfig}", flush=True)
-        await stop.wait()
-        log.info("shutting down")
+        await wait_for_signal()
         await cp.stop()
         return 0
 
