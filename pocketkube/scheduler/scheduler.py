@@ -25,7 +25,7 @@ from ..client.informer import Informer
 from ..clock import Clock
 from . import messages, podaffinity, topologyspread
 from .cache import Cache, NodeInfo
-from .events import EventRecorder
+from ..client.events import EventRecorder
 from .filters import UNSCHEDULABLE, Status, run_filters
 from .podinfo import PodInfo, pod_info
 from .schedqueue import SchedulingQueue

@@ -1,6 +1,6 @@
-"""Events the scheduler reports on pods ("Scheduled", "FailedScheduling").
+"""Events that components report on objects ("Scheduled", "FailedScheduling", "SuccessfulCreate", ...).
 
-Recording an event must never slow a scheduling decision, so `event()` only queues it and a
+Recording an event must never slow a decision, so `event()` only queues it and a
 few workers write them. Repeats of the same event on the same pod (a pod retried while it stays
 unschedulable) are folded into the existing Event by raising its `count` and `lastTimestamp`,
 which is what `kubectl describe` shows as "(x4 over 2m)", instead of piling up new objects.
@@ -21,7 +21,7 @@ from ..api.errors import ApiError
 from ..client import MERGE, Client
 from ..clock import Clock
 
-log = logging.getLogger("pocketkube.scheduler")
+log = logging.getLogger("pocketkube.events")
 
 _MAX_PENDING = 50_000
 _MAX_REMEMBERED = 4096

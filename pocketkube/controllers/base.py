@@ -1,0 +1,215 @@
+"""The shape every controller shares: shared informers, a keyed queue, workers, `sync(key)`.
+
+As in kube-controller-manager, controllers in one process share one informer per resource
+(one list+watch for pods, however many controllers look at pods), only enqueue keys from
+their handlers, and do all work in `sync(key)`, which reads from the informer caches and
+writes through the client. A key is never synced by two workers at once, and a failed sync is
+retried with back-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ..client import Client
+from ..client.events import EventRecorder
+from ..client.informer import Informer, object_key
+from ..client.workqueue import WorkQueue, run_workers
+from ..clock import Clock
+
+log = logging.getLogger("pocketkube.controllers")
+
+
+class SharedInformers:
+    """One informer per resource for every controller in the process."""
+
+    def __init__(self, client: Client):
+        self.client = client
+        self._informers: dict[str, Informer] = {}
+
+    def get(self, res: str) -> Informer:
+        inf = self._informers.get(res)
+        if inf is None:
+            inf = self._informers[res] = Informer(self.client, res)
+        return inf
+
+    async def start(self) -> None:
+        for inf in self._informers.values():
+            inf.start()
+        for inf in self._informers.values():
+            await inf.wait_synced()
+
+    async def stop(self) -> None:
+        for inf in self._informers.values():
+            await inf.stop()
+
+
+class Controller:
+    """Subclasses set `name`, register handlers in `setup()`, and implement `sync(key)`."""
+
+    name = "controller"
+    workers = 4
+
+    def __init__(self, client: Client, clock: Clock, informers: SharedInformers,
+                 recorder: EventRecorder | None = None):
+        self.client = client
+        self.clock = clock
+        self.informers = informers
+        self.queue = WorkQueue(self.name, clock)
+        self.recorder = recorder or EventRecorder(client, clock, f"{self.name}-controller")
+        self._task: asyncio.Task | None = None
+        self.setup()
+
+    def setup(self) -> None:
+        """Subscribe to informers (self.informers.get(...).add_handler(...))."""
+
+    async def sync(self, key: str) -> None:
+        raise NotImplementedError
+
+    def enqueue(self, obj: dict) -> None:
+        self.queue.add(object_key(obj))
+
+    async def start(self) -> None:
+        self.recorder.start()
+        self._task = asyncio.get_running_loop().create_task(
+            run_workers(self.queue, self._safe_sync, self.workers), name=f"{self.name}-workers")
+
+    async def _safe_sync(self, key: str) -> None:
+        await self.sync(key)
+
+    async def stop(self) -> None:
+        self.queue.shutdown()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self.recorder.stop()
+
+
+def split_key(key: str) -> tuple[str, str]:
+    ns, _, name = key.rpartition("/")
+    return ns, name
+
+
+class Expectations:
+    """How many creates/deletes a controller still expects to see, per owner key.
+
+    A controller that created 5 pods must not create 5 more because its informer has not yet
+    seen the first ones; it waits until the watch has observed them (or 5 minutes pass, as
+    upstream's ControllerExpectations TTL).
+    """
+
+    TTL = 300.0
+
+    def __init__(self, clock: Clock):
+        self.clock = clock
+        self._adds: dict[str, int] = {}
+        self._dels: dict[str, set[str]] = {}
+        self._stamp: dict[str, float] = {}
+
+    def expect_creations(self, key: str, n: int) -> None:
+        self._adds[key] = self._adds.get(key, 0) + n
+        self._stamp[key] = self.clock.now()
+
+    def expect_deletions(self, key: str, uids: list[str]) -> None:
+        self._dels.setdefault(key, set()).update(uids)
+        self._stamp[key] = self.clock.now()
+
+    def creation_observed(self, key: str) -> None:
+        if self._adds.get(key, 0) > 0:
+            self._adds[key] -= 1
+
+    def deletion_observed(self, key: str, uid: str) -> None:
+        s = self._dels.get(key)
+        if s:
+            s.discard(uid)
+
+    def lower_creations(self, key: str, n: int) -> None:
+        """Creates that failed will never be observed."""
+        self._adds[key] = max(0, self._adds.get(key, 0) - n)
+
+    def satisfied(self, key: str) -> bool:
+        if self._adds.get(key, 0) <= 0 and not self._dels.get(key):
+            return True
+        return self.clock.now() - self._stamp.get(key, 0) > self.TTL
+
+    def forget(self, key: str) -> None:
+        self._adds.pop(key, None)
+        self._dels.pop(key, None)
+        self._stamp.pop(key, None)
+
+
+# ---- ownership --------------------------------------------------------------------------------
+
+def controller_ref(obj: dict) -> dict | None:
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
+        if ref.get("controller"):
+            return ref
+    return None
+
+
+def new_controller_ref(owner: dict) -> dict:
+    meta = owner["metadata"]
+    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": meta["name"],
+            "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}
+
+
+def is_controlled_by(obj: dict, owner: dict) -> bool:
+    ref = controller_ref(obj)
+    return ref is not None and ref.get("uid") == owner["metadata"]["uid"]
+
+
+async def adopt(client: Client, res: str, obj: dict, owner: dict) -> dict:
+    """Add a controller reference to an orphan, guarded by its uid (ControllerRefManager)."""
+    from ..client import STRATEGIC
+    meta = obj["metadata"]
+    patch = {"metadata": {"ownerReferences": [new_controller_ref(owner)], "uid": meta["uid"]}}
+    return await client.patch(res, meta.get("namespace"), meta["name"], patch, STRATEGIC)
+
+
+async def release(client: Client, res: str, obj: dict, owner: dict) -> dict:
+    """Remove the owner's reference from an object that no longer matches its selector."""
+    from ..client import STRATEGIC
+    meta = obj["metadata"]
+    patch = {"metadata": {"ownerReferences": [{"$patch": "delete", "uid": owner["metadata"]["uid"]}],
+                          "uid": meta["uid"]}}
+    return await client.patch(res, meta.get("namespace"), meta["name"], patch, STRATEGIC)
+
+
+def pod_from_template(template: dict, owner: dict, generate_name: str) -> dict:
+    """A pod for `owner` from its pod template (controller.GetPodFromTemplate)."""
+    tmeta = template.get("metadata") or {}
+    meta: dict = {"generateName": generate_name, "namespace": owner["metadata"].get("namespace"),
+                  "ownerReferences": [new_controller_ref(owner)]}
+    for k in ("labels", "annotations", "finalizers"):
+        if tmeta.get(k):
+            meta[k] = dict(tmeta[k]) if isinstance(tmeta[k], dict) else list(tmeta[k])
+    import orjson
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
+            "spec": orjson.loads(orjson.dumps(template.get("spec") or {}))}
+
+
+def is_pod_active(pod: dict) -> bool:
+    phase = (pod.get("status") or {}).get("phase")
+    return phase not in ("Succeeded", "Failed") and not pod["metadata"].get("deletionTimestamp")
+
+
+class ControllerManager:
+    """Runs a set of controllers over one set of shared informers (kube-controller-manager)."""
+
+    def __init__(self, client: Client, clock: Clock, controller_classes: list[type[Controller]]):
+        self.informers = SharedInformers(client)
+        self.controllers = [cls(client, clock, self.informers) for cls in controller_classes]
+
+    async def start(self) -> None:
+        await self.informers.start()
+        for c in self.controllers:
+            await c.start()
+
+    async def stop(self) -> None:
+        for c in self.controllers:
+            await c.stop()
+        await self.informers.stop()
