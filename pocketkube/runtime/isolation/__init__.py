@@ -1,0 +1,1 @@
+"""Linux isolation primitives for ProcessRuntime: syscalls, rtnetlink, pod networks, IPAM."""

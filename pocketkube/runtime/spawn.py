@@ -1,0 +1,212 @@
+"""Starting container processes without forking the agent: the client side of spawnd.py.
+
+`HelperSpawner` (Linux) hands each request to the spawn helper over a socket and gets back
+the PID, a pidfd (to signal it without PID-reuse races) and later its exit code; no thread
+and no fork in the agent. `PopenSpawner` is the portable fallback for systems without the
+helper (macOS): a posix_spawn per process and exit polling.
+
+The helper is started from the event loop's thread and dies with it (PR_SET_PDEATHSIG acts
+on the thread that forked): run the runtime on a loop whose thread lives as long as the agent.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+SPAWND = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spawnd.py")
+OnExit = Callable[[int], None]     # called with the exit code (-N: killed by signal N)
+MAX_REQUEST = 1 << 20              # spawnd.MAX_MSG: one packet holds one request
+
+
+class SpawnError(Exception):
+    """The process could not be started; the message says why (set-up step or exec)."""
+
+
+class HelperSpawner:
+    def __init__(self) -> None:
+        self._sock: socket.socket | None = None
+        self._proc: subprocess.Popen | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._next = 0
+        self._pending: dict[int, tuple[asyncio.Future, OnExit]] = {}
+        self._exits: dict[int, OnExit] = {}
+
+    def _ensure(self) -> None:
+        if self._sock is not None:
+            return
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        for s in (ours, theirs):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        # its own session: a Ctrl-C meant for the agent must not reach the containers
+        self._proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", SPAWND, str(theirs.fileno()), str(os.getpid())],
+            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, start_new_session=True)
+        theirs.close()
+        ours.setblocking(False)
+        loop.add_reader(ours.fileno(), self._on_readable)
+        self._sock, self._loop = ours, loop
+
+    @property
+    def helper_pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    async def spawn(self, req: dict, fds: list[int], on_exit: OnExit) -> tuple[int, int, float]:
+        """Start a process; returns (pid, pidfd or -1, when it exec'd). `fds` may be closed
+        once this returns; `on_exit` may run before this returns."""
+        self._ensure()
+        self._next += 1
+        req = dict(req, id=self._next)
+        data = json.dumps(req).encode()
+        if len(data) > MAX_REQUEST:
+            raise SpawnError(f"the container's command line and environment take {len(data)} bytes; "
+                             f"at most {MAX_REQUEST} are supported")
+        fut = self._loop.create_future()
+        self._pending[self._next] = (fut, on_exit)
+        anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+        while True:
+            try:
+                self._sock.sendmsg([data], anc)
+                break
+            except BlockingIOError:
+                writable = self._loop.create_future()
+                self._loop.add_writer(self._sock.fileno(), writable.set_result, None)
+                try:
+                    await writable
+                finally:
+                    self._loop.remove_writer(self._sock.fileno())
+            except OSError as e:
+                self._pending.pop(self._next, None)
+                self._helper_died()
+                raise SpawnError(f"the spawn helper is gone: {e}") from None
+        return await fut
+
+    def _on_readable(self) -> None:
+        while self._sock is not None:
+            try:
+                msg, anc, _, _ = self._sock.recvmsg(1 << 16, socket.CMSG_SPACE(4 * 4),
+                                                    socket.MSG_CMSG_CLOEXEC)
+            except BlockingIOError:
+                return
+            except OSError:
+                msg = b""
+            if not msg:
+                self._helper_died()
+                return
+            fds: list[int] = []
+            for level, kind, data in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    arr = array.array("i")
+                    arr.frombytes(data[:len(data) - len(data) % 4])
+                    fds.extend(arr)
+            m = json.loads(msg)
+            if "exit" in m:
+                cb = self._exits.pop(m["exit"], None)
+                if cb is not None:
+                    cb(os.waitstatus_to_exitcode(m["status"]))
+                continue
+            fut, on_exit = self._pending.pop(m["id"])
+            if "error" in m:
+                fut.set_exception(SpawnError(m["error"]))
+                continue
+            pid, pidfd = m["pid"], fds[0] if fds else -1
+            if fut.cancelled():     # nobody will track it: do not let it run unseen
+                _kill(pid, pidfd)
+                if pidfd >= 0:
+                    os.close(pidfd)
+                continue
+            self._exits[pid] = on_exit
+            fut.set_result((pid, pidfd, time.time()))
+
+    def _helper_died(self) -> None:
+        if self._sock is None:
+            return
+        self._loop.remove_reader(self._sock.fileno())
+        self._sock.close()
+        self._sock = None
+        if self._proc is not None:
+            try:    # on EOF it kills every container's process group, then exits
+                self._proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+        pending, self._pending = self._pending, {}
+        for fut, _ in pending.values():
+            if not fut.done():
+                fut.set_exception(SpawnError("the spawn helper exited"))
+        exits, self._exits = self._exits, {}
+        for cb in exits.values():      # PR_SET_PDEATHSIG took them with the helper
+            cb(-signal.SIGKILL)
+
+    def close(self) -> None:
+        """Stop the helper; every process it started is killed with it."""
+        self._helper_died()
+
+
+class PopenSpawner:
+    """Fallback without the helper: plain host processes, exits found by polling."""
+
+    def __init__(self) -> None:
+        self._procs: dict[int, tuple[subprocess.Popen, OnExit]] = {}
+        self._polling = False
+
+    @property
+    def helper_pid(self) -> int | None:
+        return None
+
+    async def spawn(self, req: dict, fds: list[int], on_exit: OnExit) -> tuple[int, int, float]:
+        try:
+            p = subprocess.Popen(req["argv"], stdin=subprocess.DEVNULL, stdout=fds[req["stdout"]],
+                                 stderr=fds[req["stderr"]], env=req["env"], cwd=req.get("cwd") or "/",
+                                 start_new_session=bool(req.get("setsid")), close_fds=True)
+        except (OSError, subprocess.SubprocessError) as e:
+            raise SpawnError(f"{type(e).__name__}: {getattr(e, 'strerror', None) or e}") from None
+        self._procs[p.pid] = (p, on_exit)
+        if not self._polling:
+            self._polling = True
+            asyncio.get_running_loop().call_later(0.05, self._poll)
+        return p.pid, -1, time.time()
+
+    def _poll(self) -> None:
+        for pid, (p, cb) in list(self._procs.items()):
+            if p.poll() is not None:
+                del self._procs[pid]
+                cb(p.returncode)
+        if self._procs:
+            asyncio.get_running_loop().call_later(0.05, self._poll)
+        else:
+            self._polling = False
+
+    def close(self) -> None:
+        for p, _ in self._procs.values():
+            _kill(p.pid, -1)
+
+
+def _kill(pid: int, pidfd: int, sig: int = signal.SIGKILL) -> None:
+    try:
+        if pidfd >= 0:
+            signal.pidfd_send_signal(pidfd, sig)
+        else:
+            os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def send_signal(pid: int, pidfd: int, sig: int) -> None:
+    """Signal a process through its pidfd when we have one (immune to PID reuse)."""
+    _kill(pid, pidfd, sig)
+
+
+def default_spawner() -> HelperSpawner | PopenSpawner:
+    return HelperSpawner() if sys.platform.startswith("linux") else PopenSpawner()

@@ -1,0 +1,29 @@
+"""A stand-in agent for the crash test: starts a pod, reports what it created, then waits
+to be killed with SIGKILL. Usage: victim.py STATE_DIR CIDR BRIDGE MARKER"""
+
+import asyncio
+import json
+import sys
+
+from pocketkube.runtime import ContainerSpec, ProcessRuntime, SandboxSpec
+
+
+async def main() -> None:
+    state_dir, cidr, bridge, marker = sys.argv[1:5]
+    rt = ProcessRuntime(state_dir, node_cidr=cidr, bridge=bridge)
+    sandbox = await rt.create_sandbox(SandboxSpec("victim-pod", "default", "victim", "victim"))
+    started = []
+    for name, command in (("main", ["sleep", marker]),
+                          ("forker", ["sh", "-c", f"sleep {marker} & sleep {marker}"])):
+        spec = ContainerSpec(name=name, image="busybox", command=command, args=[], env=[],
+                             working_dir=None, mounts=[], memory_limit=64 << 20)
+        started.append(await rt.start(sandbox, spec, f"{state_dir}/{name}.log"))
+    print(json.dumps({
+        "isolated": rt.isolated, "netns": sandbox.netns, "ip": sandbox.ip,
+        "pids": [c.pid for c in started], "helper": rt._spawner.helper_pid,
+        "cgroups": [d for c in started if c._run.cgroup for d in c._run.cgroup.dirs],
+    }), flush=True)
+    await asyncio.sleep(3600)
+
+
+asyncio.run(main())
