@@ -115,7 +115,7 @@ def process_pods(n: int) -> dict:
         done.wait(120)
         total = time.perf_counter() - t0
         lat = [running[k] - created[k] for k in running if k in created]
-        isolated = json.load(http.req("GET", "/api/v1/namespaces/default/events?fieldSelector=reason=IsolationOff"))["items"]
+        isolated = json.load(http.req("GET", "/api/v1/namespaces/default/events?fieldSelector=reason=IsolationDisabled"))["items"]
         return {"n": n, "running": len(running), "p50": pct(lat, 50), "p99": pct(lat, 99),
                 "rate": len(running) / total if total else 0.0, "isolated": not isolated}
     finally:

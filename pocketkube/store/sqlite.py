@@ -88,12 +88,12 @@ class _SqliteWatch(Watch):
             if self.closed:
                 return None
             self._wakeup.clear()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the wait completes, and the watching task would never stop.
             try:
-                if timeout is None:
+                async with asyncio.timeout(timeout):
                     await self._wakeup.wait()
-                else:
-                    await asyncio.wait_for(self._wakeup.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return None
         return self._queue.popleft()
 
