@@ -68,3 +68,99 @@ def test_seed_job_template_as_a_bare_pod_prints_hello_world(cluster, ns):
                30, message="Hello world in the logs")
     assert phase(cluster, ns, "job-template") == "Running"    # it sleeps 50 s before saying Bye
     cluster.kubectl("delete", "pod", "job-template", "-n", ns, "--grace-period=1", timeout=60)
+
+
+def apply(cluster, ns: str, pod: dict) -> None:
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(pod))
+
+
+def container_status(cluster, ns: str, name: str) -> dict:
+    pod = cluster.kubectl_json("get", "pod", name, "-n", ns)
+    return (pod.get("status", {}).get("containerStatuses") or [{}])[0]
+
+
+def test_failing_container_reports_its_exit_code(cluster, ns):
+    cluster.kubectl("run", "fails", "-n", ns, "--image=busybox", "--restart=Never", "--command", "--",
+                    "sh", "-c", "exit 3")
+    wait_until(lambda: phase(cluster, ns, "fails") == "Failed", 30, message="pod Failed")
+    term = container_status(cluster, ns, "fails")["state"]["terminated"]
+    assert term["exitCode"] == 3 and term["reason"] == "Error"
+    assert status_column(cluster, ns, "fails") == "Error"
+
+
+def test_readiness_flips_ready_and_liveness_restarts(cluster, ns):
+    # Ready while /tmp/<name>-ready exists; the liveness probe fails once /tmp/<name>-alive is gone.
+    marker = f"/tmp/pk-e2e-{ns}"
+    open(marker + "-ready", "w").close()
+    open(marker + "-alive", "w").close()
+    probe = lambda path: {"exec": {"command": ["test", "-e", path]}, "periodSeconds": 1,  # noqa: E731
+                          "failureThreshold": 1}
+    apply(cluster, ns, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probed"},
+                        "spec": {"terminationGracePeriodSeconds": 1, "containers": [{
+                            "name": "c", "image": "busybox", "command": ["sleep", "3600"],
+                            "readinessProbe": probe(marker + "-ready"),
+                            "livenessProbe": probe(marker + "-alive")}]}})
+    try:
+        wait_until(lambda: container_status(cluster, ns, "probed").get("ready") is True, 30, message="Ready")
+        os.remove(marker + "-ready")
+        wait_until(lambda: container_status(cluster, ns, "probed").get("ready") is False, 30, message="not Ready")
+        assert cluster.kubectl("get", "pod", "probed", "-n", ns, "--no-headers").stdout.split()[1] == "0/1"
+        os.remove(marker + "-alive")
+        wait_until(lambda: container_status(cluster, ns, "probed").get("restartCount", 0) >= 1, 40,
+                   message="liveness restart")
+        events = cluster.kubectl("get", "events", "-n", ns, "--field-selector", "involvedObject.name=probed").stdout
+        assert "Unhealthy" in events
+    finally:
+        for suffix in ("-ready", "-alive"):
+            if os.path.exists(marker + suffix):
+                os.remove(marker + suffix)
+
+
+def _isolated(cluster) -> bool:
+    return os.geteuid() == 0 and os.uname().sysname == "Linux"
+
+
+def test_memory_limit_ends_oomkilled(cluster, ns):
+    apply(cluster, ns, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "hog"}, "spec": {
+        "restartPolicy": "Never", "containers": [{
+            "name": "c", "image": "python", "resources": {"limits": {"memory": "32Mi"}},
+            "command": ["python3", "-c", "x = bytearray(256 * 1024 * 1024); print(len(x))"]}]}})
+    wait_until(lambda: phase(cluster, ns, "hog") in ("Failed", "Succeeded"), 60, message="hog finished")
+    term = container_status(cluster, ns, "hog")["state"]["terminated"]
+    if _isolated(cluster):
+        assert term["reason"] == "OOMKilled" and term["exitCode"] == 137
+        assert status_column(cluster, ns, "hog") == "OOMKilled"
+    else:  # no cgroups without root: the allocation succeeds, and the pod says isolation is off
+        assert term["exitCode"] == 0
+        assert "IsolationDisabled" in cluster.kubectl("get", "events", "-n", ns).stdout
+
+
+def test_two_pods_listen_on_port_80_each_on_its_own_ip(cluster, ns):
+    import urllib.request
+    for name in ("web-a", "web-b"):
+        apply(cluster, ns, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
+            "terminationGracePeriodSeconds": 1, "containers": [{
+                "name": "c", "image": "python", "ports": [{"containerPort": 80}],
+                "command": ["sh", "-c", f"mkdir -p /tmp/www-{name} && echo {name} > /tmp/www-{name}/index.html && "
+                                        f"cd /tmp/www-{name} && exec python3 -m http.server 80"]}]}})
+    if not _isolated(cluster):
+        # Without network namespaces both share the host's port 80; the pods say isolation is off.
+        wait_until(lambda: "IsolationDisabled" in cluster.kubectl("get", "events", "-n", ns).stdout, 30,
+                   message="isolation-off event")
+        return
+    for name in ("web-a", "web-b"):
+        wait_until(lambda: phase(cluster, ns, name) == "Running", 30, message=f"{name} Running")
+    ips = {}
+    for name in ("web-a", "web-b"):
+        ips[name] = cluster.kubectl_json("get", "pod", name, "-n", ns)["status"]["podIP"]
+    assert ips["web-a"] != ips["web-b"]
+
+    def serves(name):
+        try:
+            with urllib.request.urlopen(f"http://{ips[name]}/", timeout=2) as r:
+                return r.read().decode().strip() == name
+        except OSError:
+            return False
+    for name in ("web-a", "web-b"):
+        wait_until(lambda: serves(name), 30, message=f"{name} serving on its pod IP")
+    cluster.kubectl("delete", "pod", "web-a", "web-b", "-n", ns)
