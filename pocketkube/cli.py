@@ -31,7 +31,8 @@ def _up(args: argparse.Namespace) -> int:
     return run_control_plane(data_dir=args.data_dir, port=args.port, bind=args.bind,
                              compaction_window=args.compaction_window, tls_sans=args.tls_san,
                              print_kubeconfig=True, node=node,
-                             node_grace_period=args.node_monitor_grace_period)
+                             node_grace_period=args.node_monitor_grace_period,
+                             controllers=not args.no_controllers)
 
 
 def _agent(args: argparse.Namespace) -> int:
@@ -93,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="extra name or IP for the server certificate (repeatable)")
     up.add_argument("--node-name", help="name of this machine's node (default: the host name)")
     up.add_argument("--no-node", action="store_true", help="run no local node (control plane only)")
+    up.add_argument("--no-controllers", action="store_true",
+                    help="serve only the API: no scheduler or controllers (as envtest)")
     up.add_argument("--simulated-nodes", type=int, default=0, metavar="N",
                     help="also register N simulated nodes whose pods run nothing (see docs/simulated.md)")
     up.add_argument("--isolation", choices=["auto", "on", "off"], default="auto",

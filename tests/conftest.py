@@ -101,13 +101,35 @@ def cluster(tmp_path_factory):
     stop_cluster(c)
 
 
-@pytest.fixture
-def ns(cluster):
-    """A fresh namespace per test, so tests sharing the server do not see each other."""
-    name = "t-" + uuid.uuid4().hex[:8]
-    cluster.kubectl("create", "-f", "-", input=json.dumps(
+@pytest.fixture(scope="session")
+def api_cluster(tmp_path_factory):
+    """Only the API, as envtest gives it: what is stored is what clients wrote, no controller
+    races a test that checks the API's own semantics (status subresources, conflicts)."""
+    c = start_cluster(str(tmp_path_factory.mktemp("pk-api") / "data"), ["--no-node", "--no-controllers"])
+    yield c
+    stop_cluster(c)
+
+
+@pytest.fixture(scope="session")
+def sim_cluster(tmp_path_factory):
+    """Three simulated nodes and no local node: pods become Running at once, nothing runs."""
+    c = start_cluster(str(tmp_path_factory.mktemp("pk-sim") / "data"), ["--no-node", "--simulated-nodes", "3"])
+    yield c
+    stop_cluster(c)
+
+
+def create_namespace(c: Cluster, prefix: str = "t-") -> str:
+    """A fresh namespace, so tests sharing a server do not see each other. (`kubectl create
+    namespace` sends protobuf, which pocketkube does not read: create it from JSON.)"""
+    name = prefix + uuid.uuid4().hex[:8]
+    c.kubectl("create", "-f", "-", input=json.dumps(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}))
     return name
+
+
+@pytest.fixture
+def ns(cluster):
+    return create_namespace(cluster)
 
 
 def wait_until(predicate, timeout: float = 30, interval: float = 0.05, message: str = "condition"):

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from ..api.errors import ApiError
 from ..client import MERGE, STRATEGIC, Client
 from ..client.informer import Informer, object_key
+from ..client.retry import get_or_none, retry_on_conflict
 from ..client.workqueue import WorkQueue, run_workers
 from ..clock import Clock, parse_rfc3339
 
@@ -467,33 +468,27 @@ class NodeLifecycleController:
     # ---- taints ----
 
     async def _sync_node_taints(self, name: str) -> None:
-        node = self._nodes.get(name) if self._nodes else None
-        for _ in range(5):
-            if node is None:
-                return
+        cached = self._nodes.get(name) if self._nodes else None
+
+        async def read() -> dict | None:
+            nonlocal cached
+            if cached is not None:
+                out, cached = cached, None
+                return out
+            return await self._get_or_none("nodes", None, name)
+
+        async def write(node: dict) -> None:
             taints = desired_taints(node, self.clock.rfc3339())
             if taints is None:
                 return
             patch = {"metadata": {"resourceVersion": node["metadata"]["resourceVersion"]},
                      "spec": {"taints": taints or None}}
-            try:
-                await self.client.patch("nodes", None, name, patch, MERGE)
-                return
-            except ApiError as e:
-                if e.code == 404:
-                    return
-                if e.code != 409:
-                    raise
-            node = await self._get_or_none("nodes", None, name)
-        raise RuntimeError(f"node {name}: taints kept conflicting")
+            await self.client.patch("nodes", None, name, patch, MERGE)
+
+        await retry_on_conflict(read, write, f"taints of node {name}", attempts=5)
 
     async def _get_or_none(self, res: str, ns: str | None, name: str) -> dict | None:
-        try:
-            return await self.client.get(res, ns, name)
-        except ApiError as e:
-            if e.code == 404:
-                return None
-            raise
+        return await get_or_none(self.client, res, ns, name)
 
     # ---- pods ----
 

@@ -263,7 +263,7 @@ class Server:
             _check_accept(accept)
         if sub == "log":
             if method != "GET":
-                raise errors.method_not_allowed(f"the server does not allow this method on the requested resource")
+                raise errors.method_not_allowed("the server does not allow this method on the requested resource")
             return await self._logs(request, ns or "", name or "")
         if name is None:
             if method == "GET":

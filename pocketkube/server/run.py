@@ -123,13 +123,13 @@ async def wait_for_signal() -> None:
 def run_control_plane(data_dir: str, port: int = 6443, bind: str = "127.0.0.1",
                       compaction_window: float = 300.0, tls_sans: list[str] | None = None,
                       print_kubeconfig: bool = True, node: NodeOptions | None = None,
-                      node_grace_period: float = 40.0) -> int:
+                      node_grace_period: float = 40.0, controllers: bool = True) -> int:
     setup_process()
     started = time.monotonic()
 
     async def main() -> int:
         cp = ControlPlane(data_dir, port, bind, compaction_window, tls_sans, node=node,
-                          node_grace_period=node_grace_period)
+                          node_grace_period=node_grace_period, controllers=controllers)
         try:
             await cp.start()
         except OSError as e:

@@ -18,6 +18,12 @@ from tests.conftest import start_cluster, stop_cluster, wait_until
 from tests.e2e.manifests import POD_TEMPLATE
 
 
+@pytest.fixture(scope="module")
+def cluster(api_cluster):
+    """These tests check what the API itself stores and answers, so no controller writes."""
+    return api_cluster
+
+
 def deployment(name: str, replicas: int = 1) -> dict:
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "labels": {"app": name}},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}}, "template": POD_TEMPLATE}}

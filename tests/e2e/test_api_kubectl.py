@@ -9,8 +9,14 @@ import uuid
 
 import pytest
 
-from tests.conftest import SEED, wait_until
+from tests.conftest import SEED
 from tests.e2e.manifests import cluster_objects, objects_of_every_kind
+
+
+@pytest.fixture(scope="module")
+def cluster(api_cluster):
+    """These tests check what the API itself stores and answers, so no controller writes."""
+    return api_cluster
 
 
 def test_version_and_discovery(cluster):

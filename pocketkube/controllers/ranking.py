@@ -1,0 +1,184 @@
+"""Pod readiness, availability, and the order in which a controller gives pods up.
+
+When a ReplicaSet has more pods than it wants (scale down, or a Deployment draining an old
+ReplicaSet), which ones go first matters: users expect the pods that serve least, or cost least to
+lose, to disappear before the healthy, long-running ones. Kubernetes fixes that order in
+`controller.ActivePodsWithRanks` (pkg/controller/controller_utils.go); this module is that order,
+shared by every controller that deletes surplus pods, together with the pod predicates that go
+with it (`podutil.IsPodReady`, `IsPodAvailable`).
+
+The order, first deleted first:
+
+1. not yet scheduled before scheduled;
+2. Pending before Unknown before Running;
+3. not ready before ready;
+4. lower `controller.kubernetes.io/pod-deletion-cost` before higher;
+5. more related pods on the same node before fewer ("doubled up" pods spread load worst);
+6. for two ready pods, ready more recently before ready for longer;
+7. more container restarts before fewer;
+8. created more recently before older.
+
+Steps 6 and 8 compare times on a logarithmic scale (LogarithmicScaleDown, on by default since
+1.22): times whose age from now falls into the same power-of-two bucket of nanoseconds count as
+equal and the pod UIDs decide, so that scaling down does not always pick the very newest pods.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from typing import Iterable
+
+from ..clock import parse_rfc3339
+
+DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost"
+
+_PHASE_ORDINAL = {"Pending": 0, "Unknown": 1, "Running": 2}
+_INT32 = (-(2 ** 31), 2 ** 31 - 1)
+_INTEGER = re.compile(r"[+-]?[0-9]+")  # what strconv.ParseInt accepts in base 10
+
+
+def ready_condition(pod: dict) -> dict | None:
+    for c in (pod.get("status") or {}).get("conditions") or ():
+        if c.get("type") == "Ready":
+            return c
+    return None
+
+
+def is_pod_ready(pod: dict) -> bool:
+    c = ready_condition(pod)
+    return c is not None and c.get("status") == "True"
+
+
+def is_pod_active(pod: dict) -> bool:
+    """Neither finished nor being deleted (controller.IsPodActive)."""
+    phase = (pod.get("status") or {}).get("phase")
+    return phase not in ("Succeeded", "Failed") and not pod["metadata"].get("deletionTimestamp")
+
+
+def is_pod_terminating(pod: dict) -> bool:
+    """Being deleted but not finished (controller.FilterTerminatingPods)."""
+    phase = (pod.get("status") or {}).get("phase")
+    return bool(pod["metadata"].get("deletionTimestamp")) and phase not in ("Succeeded", "Failed")
+
+
+def available_after(pod: dict, min_ready_seconds: int, now: float) -> float | None:
+    """0 if the pod is available, the seconds until it will be if it is ready, else None.
+
+    IsPodAvailable: ready, and ready for at least minReadySeconds (strictly: the transition plus
+    minReadySeconds must lie before now).
+    """
+    c = ready_condition(pod)
+    if c is None or c.get("status") != "True":
+        return None
+    if not min_ready_seconds:
+        return 0.0
+    since = parse_rfc3339(c.get("lastTransitionTime"))
+    if since is None:
+        # Never available (upstream needs the transition time); look again after the wait.
+        return float(min_ready_seconds)
+    left = since + min_ready_seconds - now
+    return 0.0 if left < 0 else max(left, 1e-3)
+
+
+def is_pod_available(pod: dict, min_ready_seconds: int, now: float) -> bool:
+    return available_after(pod, min_ready_seconds, now) == 0.0
+
+
+def deletion_cost(pod: dict) -> int:
+    """The pod-deletion-cost annotation as an int32; absent or invalid counts as 0."""
+    raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(DELETION_COST_ANNOTATION)
+    if raw is None or not _INTEGER.fullmatch(raw):
+        return 0
+    v = int(raw)
+    return v if _INT32[0] <= v <= _INT32[1] else 0
+
+
+def max_restarts(pod: dict) -> int:
+    return max((cs.get("restartCount") or 0 for cs in (pod.get("status") or {}).get("containerStatuses") or ()),
+               default=0)
+
+
+def _log_bucket(t: float, now: float) -> int:
+    """floor(log2(age in nanoseconds)), -1 for no age (logarithmicRankDiff)."""
+    d = int(round((now - t) * 1e9))
+    return int(math.floor(math.log2(d))) if d > 0 else -1
+
+
+class _Ranked:
+    __slots__ = ("pod", "assigned", "phase", "ready", "cost", "rank", "ready_at", "restarts", "created", "uid")
+
+    def __init__(self, pod: dict, rank: int):
+        meta = pod["metadata"]
+        self.pod = pod
+        self.assigned = bool((pod.get("spec") or {}).get("nodeName"))
+        self.phase = _PHASE_ORDINAL.get((pod.get("status") or {}).get("phase"), 0)
+        c = ready_condition(pod)
+        self.ready = c is not None and c.get("status") == "True"
+        self.ready_at = (parse_rfc3339(c.get("lastTransitionTime")) or 0.0) if self.ready else 0.0
+        self.cost = deletion_cost(pod)
+        self.rank = rank
+        self.restarts = max_restarts(pod)
+        self.created = parse_rfc3339(meta.get("creationTimestamp")) or 0.0
+        self.uid = meta.get("uid") or ""
+
+
+def _time_order(t1: float, t2: float, a: _Ranked, b: _Ranked, now: float | None) -> int:
+    """Later (or unset) first; with `now`, equal log2 age buckets are ordered by UID."""
+    if now is None or not t1 or not t2:
+        # afterOrZero: an unset time sorts first, then the later time.
+        if not t1 or not t2:
+            return -1 if not t1 else 1
+        return -1 if t1 > t2 else 1
+    diff = _log_bucket(t1, now) - _log_bucket(t2, now)
+    if diff == 0:
+        return -1 if a.uid < b.uid else (1 if a.uid > b.uid else 0)
+    return -1 if diff < 0 else 1
+
+
+def _compare(a: _Ranked, b: _Ranked, now: float | None) -> int:
+    if a.assigned != b.assigned:
+        return 1 if a.assigned else -1
+    if a.phase != b.phase:
+        return -1 if a.phase < b.phase else 1
+    if a.ready != b.ready:
+        return 1 if a.ready else -1
+    if a.cost != b.cost:
+        return -1 if a.cost < b.cost else 1
+    if a.rank != b.rank:
+        return -1 if a.rank > b.rank else 1
+    if a.ready and b.ready and a.ready_at != b.ready_at:
+        return _time_order(a.ready_at, b.ready_at, a, b, now)
+    if a.restarts != b.restarts:
+        return -1 if a.restarts > b.restarts else 1
+    if a.created != b.created:
+        return _time_order(a.created, b.created, a, b, now)
+    return 0
+
+
+def rank_pods_for_deletion(pods: Iterable[dict], related_pods: Iterable[dict] | None = None,
+                           now: float | None = None) -> list[dict]:
+    """`pods` in the order to delete them, first to go first.
+
+    `related_pods` are the pods whose placement counts for step 5 (the owner's own pods and, for
+    a Deployment, its other ReplicaSets' pods); by default `pods` themselves. `now` enables the
+    logarithmic time comparison, as upstream's ReplicaSet controller always does.
+    """
+    pods = list(pods)
+    on_node: dict[str, int] = {}
+    for p in (pods if related_pods is None else related_pods):
+        if is_pod_active(p):
+            node = (p.get("spec") or {}).get("nodeName") or ""
+            on_node[node] = on_node.get(node, 0) + 1
+    ranked = [_Ranked(p, on_node.get((p.get("spec") or {}).get("nodeName") or "", 0)) for p in pods]
+    ranked.sort(key=functools.cmp_to_key(lambda a, b: _compare(a, b, now)))
+    return [r.pod for r in ranked]
+
+
+def pods_to_delete(pods: list[dict], related_pods: Iterable[dict] | None, count: int,
+                   now: float | None = None) -> list[dict]:
+    """The `count` pods to delete first (getPodsToDelete: no ranking when all of them go)."""
+    if count < len(pods):
+        return rank_pods_for_deletion(pods, related_pods, now)[:count]
+    return list(pods[:count])
