@@ -47,6 +47,7 @@ CONTROLLERS = [
     ("pocketkube.controllers.deployment", "DeploymentController"),
     ("pocketkube.controllers.garbagecollector", "GarbageCollector"),
     ("pocketkube.controllers.namespace", "NamespaceController"),
+    ("pocketkube.controllers.serviceaccount", "ServiceAccountController"),
 ]
 
 
