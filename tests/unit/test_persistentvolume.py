@@ -1,0 +1,265 @@
+"""Persistent volumes in process: the binder's matching rules and phases, pre-bound volumes and
+claims, the default StorageClass, WaitForFirstConsumer with the scheduler, the local-path
+provisioner, the reclaim policies and the protection finalizers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from pocketkube.api.errors import ApiError
+from pocketkube.controllers.persistentvolume import PersistentVolumeController
+from pocketkube.controllers.persistentvolume.index import find_best_match
+from tests.unit.harness import ControllerEnv, run
+
+PVS = "persistentvolumes"
+PVCS = "persistentvolumeclaims"
+SC = "storageclasses.storage.k8s.io"
+
+
+def pv(name, size="1Gi", modes=("ReadWriteOnce",), cls="manual", policy="Retain", labels=None, **spec):
+    source = spec.pop("source", {"hostPath": {"path": f"/tmp/pk-test-{name}"}})
+    body = {"capacity": {"storage": size}, "accessModes": list(modes), "persistentVolumeReclaimPolicy": policy,
+            **source, **spec}
+    if cls is not None:
+        body["storageClassName"] = cls
+    return {"apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": name, "labels": dict(labels or {})}, "spec": body}
+
+
+def pvc(name, size="1Gi", modes=("ReadWriteOnce",), cls="manual", **spec):
+    body = {"accessModes": list(modes), "resources": {"requests": {"storage": size}}, **spec}
+    if cls is not None:
+        body["storageClassName"] = cls
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name}, "spec": body}
+
+
+def sc(name, mode="Immediate", provisioner="kubernetes.io/no-provisioner", default=False, **extra):
+    meta = {"name": name}
+    if default:
+        meta["annotations"] = {"storageclass.kubernetes.io/is-default-class": "true"}
+    return {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": meta,
+            "provisioner": provisioner, "volumeBindingMode": mode, **extra}
+
+
+class Env(ControllerEnv):
+    def __init__(self, tmp_path, nodes=0, extra=()):
+        super().__init__(tmp_path, [PersistentVolumeController, *extra], nodes=nodes)
+
+    async def get_pv(self, name):
+        return await self.get_or_none(PVS, None, name)
+
+    async def get_pvc(self, name, ns="default"):
+        return await self.get_or_none(PVCS, ns, name)
+
+    async def wait_pvc_phase(self, name, phase, timeout=10.0, tick=0.0):
+        async def ok():
+            c = await self.get_pvc(name)
+            return c if c and (c.get("status") or {}).get("phase") == phase else None
+        return await self.until(ok, timeout, f"claim {name} {phase}", tick=tick)
+
+    async def wait_pv_phase(self, name, phase, timeout=10.0, tick=0.0):
+        async def ok():
+            v = await self.get_pv(name)
+            return v if v and (v.get("status") or {}).get("phase") == phase else None
+        return await self.until(ok, timeout, f"volume {name} {phase}", tick=tick)
+
+    async def events(self, reason, ns="default"):
+        await self.controller(PersistentVolumeController).recorder.flush()
+        items = (await self.c.list("events", ns))["items"]
+        return [e for e in items if e["reason"] == reason]
+
+    async def wait_event(self, reason, ns="default", timeout=10.0, tick=0.0):
+        async def ok():
+            return await self.events(reason, ns)
+        return (await self.until(ok, timeout, f"event {reason}", tick=tick))[0]
+
+
+# ---- matching rules (pure) ----------------------------------------------------------------------
+
+
+def _avail(obj):
+    obj.setdefault("status", {})["phase"] = "Available"
+    obj["metadata"].setdefault("uid", obj["metadata"]["name"])
+    return obj
+
+
+def _claim(obj, ns="default"):
+    obj["metadata"].update(namespace=ns, uid="c-" + obj["metadata"]["name"])
+    obj["spec"].setdefault("volumeMode", "Filesystem")
+    return obj
+
+
+def test_match_smallest_volume_that_fits():
+    vols = [_avail(pv("big", "10Gi")), _avail(pv("small", "1Gi")), _avail(pv("mid", "5Gi"))]
+    assert find_best_match(_claim(pvc("c", "2Gi")), vols, False)["metadata"]["name"] == "mid"
+    assert find_best_match(_claim(pvc("c", "500Mi")), vols, False)["metadata"]["name"] == "small"
+    assert find_best_match(_claim(pvc("c", "11Gi")), vols, False) is None
+
+
+def test_match_prefers_smallest_access_mode_superset():
+    vols = [_avail(pv("rwo-rwx", "1Gi", ("ReadWriteOnce", "ReadWriteMany"))),
+            _avail(pv("rwo", "5Gi", ("ReadWriteOnce",)))]
+    # A bigger volume with exactly the claim's modes beats a smaller one with more modes.
+    assert find_best_match(_claim(pvc("c", "1Gi")), vols, False)["metadata"]["name"] == "rwo"
+    assert find_best_match(_claim(pvc("c", "1Gi", ("ReadWriteMany",))), vols, False)["metadata"]["name"] == "rwo-rwx"
+    assert find_best_match(_claim(pvc("c", "1Gi", ("ReadOnlyMany",))), vols, False) is None
+
+
+def test_match_class_selector_phase_and_mode():
+    vols = [_avail(pv("fast", cls="fast", labels={"tier": "gold"})), _avail(pv("none", cls=None)),
+            _avail(pv("slow", cls="slow", labels={"tier": "bronze"}))]
+    assert find_best_match(_claim(pvc("c", cls="fast")), vols, False)["metadata"]["name"] == "fast"
+    # storageClassName "" (and no class) match only volumes without a class.
+    assert find_best_match(_claim(pvc("c", cls="")), vols, False)["metadata"]["name"] == "none"
+    sel = {"matchLabels": {"tier": "bronze"}}
+    assert find_best_match(_claim(pvc("c", cls="fast", selector=sel)), vols, False) is None
+    assert find_best_match(_claim(pvc("c", cls="slow", selector=sel)), vols, False)["metadata"]["name"] == "slow"
+    pending = pv("pending", cls="x")
+    pending["status"] = {"phase": "Pending"}
+    assert find_best_match(_claim(pvc("c", cls="x")), [pending], False) is None
+    block = _avail(pv("block", cls="x", volumeMode="Block"))
+    assert find_best_match(_claim(pvc("c", cls="x")), [block], False) is None
+
+
+def test_match_prebound_and_delay_binding():
+    pre = _avail(pv("pre", "1Gi", cls="wait", claimRef={"namespace": "default", "name": "c"}))
+    free = _avail(pv("free", "1Gi", cls="wait"))
+    claim = _claim(pvc("c", "1Gi", cls="wait"))
+    # A WaitForFirstConsumer claim binds only a volume pre-bound to it (the scheduler's choice).
+    assert find_best_match(claim, [free], True) is None
+    assert find_best_match(claim, [free, pre], True)["metadata"]["name"] == "pre"
+    other = _claim(pvc("other", "1Gi", cls="wait"))
+    assert find_best_match(other, [pre], False) is None
+
+
+# ---- the controller ------------------------------------------------------------------------------
+
+
+def test_static_binding_phases_annotations_and_claim_status(tmp_path):
+    async def main():
+        async with Env(tmp_path) as env:
+            await env.c.create(PVS, None, pv("v-big", "10Gi", ("ReadWriteMany",)))
+            await env.c.create(PVS, None, pv("v-small", "3Gi", ("ReadWriteMany",)))
+            await env.wait_pv_phase("v-small", "Available")
+            await env.c.create(PVCS, "default", pvc("data", "2Gi", ("ReadWriteMany",)))
+            claim = await env.wait_pvc_phase("data", "Bound")
+            assert claim["spec"]["volumeName"] == "v-small"
+            assert claim["metadata"]["annotations"] == {"pv.kubernetes.io/bind-completed": "yes",
+                                                        "pv.kubernetes.io/bound-by-controller": "yes"}
+            assert claim["status"]["capacity"] == {"storage": "3Gi"}
+            assert claim["status"]["accessModes"] == ["ReadWriteMany"]
+            vol = await env.wait_pv_phase("v-small", "Bound")
+            ref = vol["spec"]["claimRef"]
+            assert ref["kind"] == "PersistentVolumeClaim" and ref["apiVersion"] == "v1"
+            assert (ref["namespace"], ref["name"], ref["uid"]) == ("default", "data", claim["metadata"]["uid"])
+            assert ref["resourceVersion"]
+            assert vol["metadata"]["annotations"]["pv.kubernetes.io/bound-by-controller"] == "yes"
+            assert (await env.get_pv("v-big"))["status"]["phase"] == "Available"
+            # A claim no volume satisfies waits Pending; a volume created later binds it.
+            await env.c.create(PVCS, "default", pvc("later", "20Gi", ("ReadWriteMany",)))
+            await env.wait_pvc_phase("later", "Pending")
+            await env.c.create(PVS, None, pv("v-huge", "30Gi", ("ReadWriteMany",)))
+            assert (await env.wait_pvc_phase("later", "Bound"))["spec"]["volumeName"] == "v-huge"
+    run(main())
+
+
+def test_no_class_claim_gets_failed_binding_event(tmp_path):
+    async def main():
+        async with Env(tmp_path) as env:
+            await env.c.create(PVCS, "default", pvc("orphan", cls=""))
+            ev = await env.wait_event("FailedBinding")
+            assert ev["type"] == "Normal"
+            assert ev["message"] == "no persistent volumes available for this claim and no storage class is set"
+            assert ev["source"]["component"] == "persistentvolume-controller"
+            await env.wait_pvc_phase("orphan", "Pending")
+            # "" binds a class-less volume, never one with a class.
+            await env.c.create(PVS, None, pv("classy", cls="manual"))
+            await env.c.create(PVS, None, pv("plain", cls=None))
+            assert (await env.wait_pvc_phase("orphan", "Bound"))["spec"]["volumeName"] == "plain"
+    run(main())
+
+
+def test_prebound_claim_and_prebound_volume(tmp_path):
+    async def main():
+        async with Env(tmp_path) as env:
+            await env.c.create(PVS, None, pv("wanted", "5Gi"))
+            await env.c.create(PVS, None, pv("smaller", "1Gi"))
+            # The claim names its volume: it gets it although a smaller one would fit.
+            await env.c.create(PVCS, "default", pvc("named", "1Gi", volumeName="wanted"))
+            claim = await env.wait_pvc_phase("named", "Bound")
+            assert claim["spec"]["volumeName"] == "wanted"
+            assert "pv.kubernetes.io/bound-by-controller" not in claim["metadata"]["annotations"]
+            vol = await env.get_pv("wanted")
+            assert vol["metadata"]["annotations"]["pv.kubernetes.io/bound-by-controller"] == "yes"
+            # A volume reserved for a claim (claimRef without uid) goes to that claim only.
+            await env.c.create(PVS, None, pv("reserved", "1Gi", claimRef={"namespace": "default", "name": "mine"}))
+            await env.wait_pv_phase("reserved", "Available")
+            await env.c.create(PVCS, "default", pvc("mine", "1Gi"))
+            assert (await env.wait_pvc_phase("mine", "Bound"))["spec"]["volumeName"] == "reserved"
+            vol = await env.get_pv("reserved")
+            assert "pv.kubernetes.io/bound-by-controller" not in (vol["metadata"].get("annotations") or {})
+            # A named volume that does not satisfy the claim: VolumeMismatch.
+            await env.c.create(PVS, None, pv("tiny", "100Mi"))
+            await env.c.create(PVCS, "default", pvc("toobig", "1Gi", volumeName="tiny"))
+            ev = await env.wait_event("VolumeMismatch")
+            assert ev["message"] == 'Cannot bind to requested volume "tiny": requested PV is too small'
+            assert (await env.get_pvc("toobig"))["status"]["phase"] == "Pending"
+    run(main())
+
+
+def test_retain_releases_and_lost_claim(tmp_path):
+    async def main():
+        async with Env(tmp_path) as env:
+            await env.c.create(PVS, None, pv("keep", policy="Retain"))
+            await env.c.create(PVCS, "default", pvc("c1"))
+            await env.wait_pvc_phase("c1", "Bound")
+            await env.c.delete(PVCS, "default", "c1")
+            vol = await env.wait_pv_phase("keep", "Released")
+            assert vol["spec"]["claimRef"]["name"] == "c1"   # Retain keeps the reference
+            # A new claim of the same name does not get the released volume back.
+            await env.c.create(PVCS, "default", pvc("c1"))
+            await env.wait_pvc_phase("c1", "Pending")
+            assert (await env.get_pv("keep"))["status"]["phase"] == "Released"
+            # A bound claim whose volume is deleted becomes Lost.
+            await env.c.create(PVS, None, pv("gone"))
+            await env.c.create(PVCS, "default", pvc("c2", volumeName="gone"))
+            await env.wait_pvc_phase("c2", "Bound")
+            await env.c.delete(PVS, None, "gone")
+            await env.wait_pvc_phase("c2", "Lost")
+            ev = await env.wait_event("ClaimLost")
+            assert ev["type"] == "Warning"
+            assert ev["message"] == "Bound claim has lost its PersistentVolume. Data on the volume is lost!"
+    run(main())
+
+
+def test_delete_policy_deletes_static_volume_object(tmp_path):
+    async def main():
+        async with Env(tmp_path) as env:
+            await env.c.create(PVS, None, pv("dv", policy="Delete"))
+            await env.c.create(PVCS, "default", pvc("dc"))
+            await env.wait_pvc_phase("dc", "Bound")
+            await env.c.delete(PVCS, "default", "dc")
+
+            async def gone():
+                return await env.get_pv("dv") is None
+            await env.until(gone, message="volume deleted")
+    run(main())
+
+
+def test_many_claims_bind_distinct_volumes(tmp_path):
+    async def main():
+        async with Env(tmp_path) as env:
+            for i in range(20):
+                await env.c.create(PVS, None, pv(f"v{i}", "1Gi"))
+            for i in range(20):
+                await env.c.create(PVCS, "default", pvc(f"c{i}", "1Gi"))
+
+            async def all_bound():
+                items = (await env.c.list(PVCS, "default"))["items"]
+                return len(items) == 20 and all((c.get("status") or {}).get("phase") == "Bound" for c in items)
+            await env.until(all_bound, 20, "all claims bound")
+            names = [c["spec"]["volumeName"] for c in (await env.c.list(PVCS, "default"))["items"]]
+            assert len(set(names)) == 20
+    run(main())
