@@ -48,6 +48,7 @@ CONTROLLERS = [
     ("pocketkube.controllers.garbagecollector", "GarbageCollector"),
     ("pocketkube.controllers.namespace", "NamespaceController"),
     ("pocketkube.controllers.serviceaccount", "ServiceAccountController"),
+    ("pocketkube.controllers.statefulset", "StatefulSetController"),
     ("pocketkube.controllers.persistentvolume", "PersistentVolumeController"),
 ]
 
