@@ -49,6 +49,7 @@ CONTROLLERS = [
     ("pocketkube.controllers.namespace", "NamespaceController"),
     ("pocketkube.controllers.serviceaccount", "ServiceAccountController"),
     ("pocketkube.controllers.statefulset", "StatefulSetController"),
+    ("pocketkube.controllers.daemonset", "DaemonSetController"),
     ("pocketkube.controllers.persistentvolume", "PersistentVolumeController"),
 ]
 
