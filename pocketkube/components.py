@@ -50,6 +50,9 @@ CONTROLLERS = [
     ("pocketkube.controllers.serviceaccount", "ServiceAccountController"),
     ("pocketkube.controllers.statefulset", "StatefulSetController"),
     ("pocketkube.controllers.daemonset", "DaemonSetController"),
+    ("pocketkube.controllers.job", "JobController"),
+    ("pocketkube.controllers.cronjob", "CronJobController"),
+    ("pocketkube.controllers.ttlafterfinished", "TTLAfterFinishedController"),
     ("pocketkube.controllers.persistentvolume", "PersistentVolumeController"),
 ]
 
