@@ -54,6 +54,8 @@ CONTROLLERS = [
     ("pocketkube.controllers.cronjob", "CronJobController"),
     ("pocketkube.controllers.ttlafterfinished", "TTLAfterFinishedController"),
     ("pocketkube.controllers.persistentvolume", "PersistentVolumeController"),
+    ("pocketkube.controllers.persistentvolume.provisioner", "LocalPathProvisioner"),
+    ("pocketkube.controllers.persistentvolume.protection", "StorageProtectionController"),
 ]
 
 

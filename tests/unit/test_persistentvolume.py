@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-from pocketkube.api.errors import ApiError
 from pocketkube.controllers.persistentvolume import PersistentVolumeController
 from pocketkube.controllers.persistentvolume.index import find_best_match
+from pocketkube.controllers.persistentvolume.protection import StorageProtectionController
+from pocketkube.controllers.persistentvolume.provisioner import LocalPathProvisioner, helper_pod, node_path
 from tests.unit.harness import ControllerEnv, run
 
 PVS = "persistentvolumes"
@@ -262,4 +261,202 @@ def test_many_claims_bind_distinct_volumes(tmp_path):
             await env.until(all_bound, 20, "all claims bound")
             names = [c["spec"]["volumeName"] for c in (await env.c.list(PVCS, "default"))["items"]]
             assert len(set(names)) == 20
+    run(main())
+
+
+# ---- with the scheduler, simulated nodes and the other storage controllers ----------------------
+
+
+def pod_with_claim(name, claim, **spec):
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": [{"name": "c", "image": "busybox",
+                                     "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+                     "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}], **spec}}
+
+
+def pinned(node):
+    return {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+        {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}
+
+
+async def running_on(env, name):
+    async def ok():
+        p = await env.get_or_none("pods", "default", name)
+        return p["spec"]["nodeName"] if p and (p.get("status") or {}).get("phase") == "Running" else None
+    return await env.until(ok, 15, f"pod {name} running")
+
+
+def test_local_path_default_class_provisions_on_the_pods_node(tmp_path):
+    async def main():
+        async with Env(tmp_path, nodes=2, extra=[LocalPathProvisioner]) as env:
+            cls = await env.until(lambda: env.get_or_none(SC, None, "local-path"), message="default class")
+            assert cls["provisioner"] == "rancher.io/local-path"
+            assert cls["volumeBindingMode"] == "WaitForFirstConsumer" and cls["reclaimPolicy"] == "Delete"
+            assert cls["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+            # A claim without a class gets the default class and waits for its first consumer.
+            await env.c.create(PVCS, "default", pvc("web", "2Gi", cls=None))
+            ev = await env.wait_event("WaitForFirstConsumer")
+            assert ev["message"] == "waiting for first consumer to be created before binding"
+            claim = await env.get_pvc("web")
+            assert claim["spec"]["storageClassName"] == "local-path"
+            assert claim["status"]["phase"] == "Pending"
+            await env.c.create("pods", "default", pod_with_claim("user", "web"))
+            node = await running_on(env, "user")
+            claim = await env.wait_pvc_phase("web", "Bound")
+            uid = claim["metadata"]["uid"]
+            assert claim["spec"]["volumeName"] == f"pvc-{uid}"
+            ann = claim["metadata"]["annotations"]
+            assert ann["volume.kubernetes.io/selected-node"] == node
+            assert ann["volume.kubernetes.io/storage-provisioner"] == "rancher.io/local-path"
+            assert claim["status"]["capacity"] == {"storage": "2Gi"}
+            vol = await env.wait_pv_phase(f"pvc-{uid}", "Bound")
+            assert vol["spec"]["hostPath"] == {
+                "path": str(tmp_path / "node" / "storage" / f"pvc-{uid}_default_web"), "type": "DirectoryOrCreate"}
+            assert vol["spec"]["nodeAffinity"] == pinned(node)
+            assert vol["spec"]["capacity"] == {"storage": "2Gi"}
+            assert vol["spec"]["accessModes"] == ["ReadWriteOnce"]
+            assert vol["spec"]["persistentVolumeReclaimPolicy"] == "Delete"
+            assert vol["spec"]["storageClassName"] == "local-path"
+            assert vol["spec"]["claimRef"]["uid"] == uid
+            assert vol["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"] == "rancher.io/local-path"
+            for reason, message in (
+                    ("ExternalProvisioning", "Waiting for a volume to be created either by the external provisioner "
+                     "'rancher.io/local-path' or manually by the system administrator. If volume creation is "
+                     "delayed, please verify that the provisioner is running and correctly registered."),
+                    ("Provisioning", 'External provisioner is provisioning volume for claim "default/web"'),
+                    ("ProvisioningSucceeded", f"Successfully provisioned volume pvc-{uid}")):
+                assert (await env.wait_event(reason))["message"] == message
+            # Reclaim policy Delete: the claim goes, a helper pod cleans the node, the volume goes.
+            await env.c.delete("pods", "default", "user")
+            await env.c.delete(PVCS, "default", "web")
+
+            async def gone():
+                return await env.get_pv(f"pvc-{uid}") is None
+            await env.until(gone, 15, "provisioned volume deleted")
+    run(main())
+
+
+def test_helper_pod_and_node_paths():
+    vol = {"metadata": {"name": "pvc-1"}, "spec": {"capacity": {"storage": "1Gi"}, "volumeMode": "Filesystem"}}
+    pod = helper_pod(vol, "n1", "/data/storage/pvc-1_default_c")
+    assert pod["metadata"]["name"] == "helper-pod-delete-pvc-1" and pod["metadata"]["namespace"] == "kube-system"
+    assert pod["spec"]["nodeName"] == "n1" and pod["spec"]["restartPolicy"] == "Never"
+    assert pod["spec"]["volumes"][0]["hostPath"] == {"path": "/data/storage", "type": "DirectoryOrCreate"}
+    env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    assert env == {"VOL_DIR": "/data/storage/pvc-1_default_c", "VOL_MODE": "Filesystem",
+                   "VOL_SIZE_BYTES": str(1024 ** 3)}
+    cfg = {"nodePathMap": [{"node": "DEFAULT_PATH_FOR_NON_LISTED_NODES", "paths": ["/opt/lp"]},
+                           {"node": "n2", "paths": ["/mnt/disk"]}]}
+    assert node_path(cfg, "n2", "/x") == "/mnt/disk"
+    assert node_path(cfg, "n1", "/x") == "/opt/lp"
+    assert node_path(None, "n1", "/x") == "/x"
+
+
+def test_wait_for_first_consumer_static_volume_follows_the_scheduler(tmp_path):
+    async def main():
+        async with Env(tmp_path, nodes=3) as env:
+            await env.c.create(SC, None, sc("local-disks", mode="WaitForFirstConsumer"))
+            await env.c.create(PVS, None, pv("disk-on-2", "5Gi", cls="local-disks",
+                                             source={"local": {"path": "/mnt/disk"}}, nodeAffinity=pinned("sim-2")))
+            await env.wait_pv_phase("disk-on-2", "Available")
+            await env.c.create(PVCS, "default", pvc("db", "1Gi", cls="local-disks"))
+            await env.wait_event("WaitForFirstConsumer")
+            assert (await env.get_pvc("db"))["status"]["phase"] == "Pending"
+            assert "claimRef" not in (await env.get_pv("disk-on-2"))["spec"]
+            # The scheduler picks the volume's node, pre-binds the volume; the controller binds.
+            await env.c.create("pods", "default", pod_with_claim("db-0", "db"))
+            assert await running_on(env, "db-0") == "sim-2"
+            claim = await env.wait_pvc_phase("db", "Bound")
+            assert claim["spec"]["volumeName"] == "disk-on-2"
+            vol = await env.wait_pv_phase("disk-on-2", "Bound")
+            assert vol["metadata"]["annotations"]["pv.kubernetes.io/bound-by-controller"] == "yes"
+    run(main())
+
+
+def test_recycle_makes_the_volume_available_again(tmp_path):
+    async def main():
+        async with Env(tmp_path, nodes=1) as env:
+            await env.c.create(PVS, None, pv("shared", "10Gi", ("ReadWriteMany",), policy="Recycle",
+                                             nodeAffinity=pinned("sim-0")))
+            await env.c.create(PVCS, "default", pvc("c", "2Gi", ("ReadWriteMany",)))
+            await env.wait_pvc_phase("c", "Bound")
+            await env.c.delete(PVCS, "default", "c")
+            vol = await env.wait_pv_phase("shared", "Available", 15)
+            assert "claimRef" not in vol["spec"]
+            assert "pv.kubernetes.io/bound-by-controller" not in (vol["metadata"].get("annotations") or {})
+            ev = await env.wait_event("VolumeRecycled")
+            assert ev["message"] == "Volume recycled" and ev["involvedObject"]["kind"] == "PersistentVolume"
+
+            async def no_recycler():
+                return await env.get_or_none("pods", "default", "recycler-for-shared") is None
+            await env.until(no_recycler, message="recycler pod removed")
+            # ... and serves the next claim.
+            await env.c.create(PVCS, "default", pvc("next", "1Gi", ("ReadWriteMany",)))
+            assert (await env.wait_pvc_phase("next", "Bound"))["spec"]["volumeName"] == "shared"
+    run(main())
+
+
+def test_recycle_fails_when_the_node_cannot_mount(tmp_path):
+    async def main():
+        # No node runs the recycler pod: the test plays the kubelet that cannot mount NFS.
+        async with Env(tmp_path) as env:
+            await env.c.create(PVS, None, pv("nfs", "1Gi", policy="Recycle",
+                                             source={"nfs": {"server": "127.0.0.1", "path": "/export"}}))
+            await env.c.create(PVCS, "default", pvc("c", "1Gi"))
+            await env.wait_pvc_phase("c", "Bound")
+            await env.c.delete(PVCS, "default", "c")
+            pod = await env.until(lambda: env.get_or_none("pods", "default", "recycler-for-nfs"),
+                                  message="recycler pod")
+            assert pod["spec"]["volumes"][0]["nfs"] == {"server": "127.0.0.1", "path": "/export"}
+            assert pod["spec"]["restartPolicy"] == "Never" and pod["spec"]["activeDeadlineSeconds"] == 300
+            why = ('MountVolume.SetUp failed for volume "vol" : mount failed: mount.nfs is not installed on this '
+                   'node (install nfs-common)')
+            await env.c.create("events", "default", {
+                "metadata": {"name": "recycler-for-nfs.1"}, "type": "Warning", "reason": "FailedMount",
+                "message": why, "involvedObject": {"kind": "Pod", "namespace": "default",
+                                                   "name": "recycler-for-nfs", "uid": pod["metadata"]["uid"]}})
+            vol = await env.wait_pv_phase("nfs", "Failed", 10, tick=1.0)
+            assert vol["status"]["message"] == f"Recycle failed: {why}"
+            ev = await env.wait_event("VolumeFailedRecycle")
+            assert ev["type"] == "Warning" and ev["message"] == f"Recycle failed: {why}"
+            # A volume kind without a recycler fails at once.
+            await env.c.create(PVS, None, pv("odd", "1Gi", policy="Recycle", cls="odd",
+                                             source={"iscsi": {"targetPortal": "127.0.0.1:3260",
+                                                               "iqn": "iqn.2001-04.com.example:x", "lun": 0}}))
+            await env.c.create(PVCS, "default", pvc("c2", "1Gi", cls="odd"))
+            await env.wait_pvc_phase("c2", "Bound")
+            await env.c.delete(PVCS, "default", "c2")
+            vol = await env.wait_pv_phase("odd", "Failed")
+            assert vol["status"]["message"] == "No recycler plugin found for the volume!"
+    run(main())
+
+
+def test_protection_finalizers(tmp_path):
+    async def main():
+        async with Env(tmp_path, nodes=1, extra=[StorageProtectionController]) as env:
+            await env.c.create(PVS, None, pv("pv1"))
+            await env.c.create(PVCS, "default", pvc("c1"))
+            await env.wait_pvc_phase("c1", "Bound")
+
+            async def finalized(res, ns, name, fin):
+                obj = await env.get_or_none(res, ns, name)
+                return obj if obj and fin in (obj["metadata"].get("finalizers") or ()) else None
+            await env.until(lambda: finalized(PVCS, "default", "c1", "kubernetes.io/pvc-protection"))
+            await env.until(lambda: finalized(PVS, None, "pv1", "kubernetes.io/pv-protection"))
+            await env.c.create("pods", "default", pod_with_claim("user", "c1"))
+            await running_on(env, "user")
+            # In use: deleting the claim leaves it Terminating; so does deleting its bound volume.
+            await env.c.delete(PVCS, "default", "c1")
+            await env.c.delete(PVS, None, "pv1")
+            for _ in range(20):
+                await asyncio.sleep(0.02)
+            claim = await env.get_pvc("c1")
+            assert claim is not None and claim["metadata"].get("deletionTimestamp")
+            assert (await env.get_pv("pv1"))["metadata"].get("deletionTimestamp")
+            # The pod goes: the claim goes, the volume is released and goes too.
+            await env.c.delete("pods", "default", "user")
+
+            async def both_gone():
+                return await env.get_pvc("c1") is None and await env.get_pv("pv1") is None
+            await env.until(both_gone, 15, "claim and volume deleted")
     run(main())

@@ -97,6 +97,17 @@ def pod_terminated(pod: dict) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
 
+def watch_storage(ctrl: Controller) -> None:
+    """The informers every storage controller reads (as `ctrl.pvcs`, `ctrl.pvs`, `ctrl.pods`):
+    each claim or volume change queues a `claim:` or `volume:` key, pods go to `ctrl._on_pod`."""
+    ctrl.pvcs = ctrl.informers.get(PVCS)
+    ctrl.pvs = ctrl.informers.get(PVS)
+    ctrl.pods = ctrl.informers.get("pods")
+    ctrl.pvcs.add_handler(lambda t, old, new: new is not None and ctrl.queue.add(CLAIM + object_key(new)))
+    ctrl.pvs.add_handler(lambda t, old, new: new is not None and ctrl.queue.add(VOLUME + new["metadata"]["name"]))
+    ctrl.pods.add_handler(ctrl._on_pod)
+
+
 class PersistentVolumeController(Controller):
     name = "persistentvolume"
     workers = 1

@@ -23,7 +23,7 @@ from ...api.selectors import SelectorError, selector_from_dict
 from ...scheduler.resources import int_value
 from ...scheduler.volumes import claim_class, volume_class
 
-__all__ = ["claim_class", "volume_class", "storage_request", "storage_capacity", "is_bound_to_claim",
+__all__ = ["SelectorError", "claim_class", "volume_class", "storage_request", "storage_capacity", "is_bound_to_claim",
            "find_best_match", "check_volume_satisfies_claim", "access_modes_contain"]
 
 
@@ -123,5 +123,3 @@ def check_volume_satisfies_claim(pv: dict, pvc: dict) -> str | None:
         return "incompatible accessMode"
     return None
 
-
-__all__.append("SelectorError")

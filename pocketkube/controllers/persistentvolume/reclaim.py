@@ -182,11 +182,11 @@ async def _recycle(ctrl: "PersistentVolumeController", pv: dict) -> None:
         ctrl.queue.add_after("volume:" + name, POLL)  # an earlier recycler is still going away
         return
     if (meta.get("annotations") or {}).get(ANN_RECYCLED_UID) != pv["metadata"].get("uid"):
-        await _delete_pod(ctrl, pod)  # left over from a volume of the same name
+        await delete_pod(ctrl.client, pod)  # left over from a volume of the same name
         return
     phase = (pod.get("status") or {}).get("phase")
     if phase == "Succeeded":
-        await _delete_pod(ctrl, pod)
+        await delete_pod(ctrl.client, pod)
         ctrl.retry_after.pop(pv["metadata"].get("uid") or "", None)
         ctrl.recorder.event(pv, "Normal", "VolumeRecycled", "VolumeRecycled", "Volume recycled")
         await ctrl.unbind_volume(pv)
@@ -203,7 +203,7 @@ async def _recycle(ctrl: "PersistentVolumeController", pv: dict) -> None:
 
 
 async def _recycle_failed(ctrl: "PersistentVolumeController", pv: dict, pod: dict, why: str) -> None:
-    await _delete_pod(ctrl, pod)
+    await delete_pod(ctrl.client, pod)
     message = f"Recycle failed: {why}"
     if (pv.get("status") or {}).get("phase") == "Failed":
         ctrl.recorder.event(pv, "Warning", "VolumeFailedRecycle", "VolumeFailedRecycle", message)
@@ -226,10 +226,10 @@ async def _failed_mount(ctrl: "PersistentVolumeController", pod: dict) -> str | 
     return None
 
 
-async def _delete_pod(ctrl: "PersistentVolumeController", pod: dict) -> None:
+async def delete_pod(client, pod: dict) -> None:
     meta = pod["metadata"]
     try:
-        await ctrl.client.delete("pods", meta["namespace"], meta["name"], grace_period_seconds=0,
+        await client.delete("pods", meta["namespace"], meta["name"], grace_period_seconds=0,
                                  preconditions={"uid": meta.get("uid")})
     except ApiError as e:
         if e.code not in (404, 409):
