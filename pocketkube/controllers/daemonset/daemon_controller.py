@@ -262,8 +262,18 @@ class DaemonSetController(Controller):
         if old is not None and old["metadata"].get("resourceVersion") == new["metadata"].get("resourceVersion"):
             return
         cur_ref = controller_ref(new)
-        old_ref = controller_ref(old) if old is not None else None
-        if old is not None and cur_ref != old_ref and old_ref is not None:
+        if old is None:
+            # A new revision we control needs nothing (upstream only logs it); an orphan may be adopted.
+            if new["metadata"].get("deletionTimestamp"):
+                ds = self._resolve(ns, cur_ref)
+                if ds is not None:
+                    self.enqueue(ds)
+            elif cur_ref is None:
+                for ds in self._matching(new):
+                    self.enqueue(ds)
+            return
+        old_ref = controller_ref(old)
+        if cur_ref != old_ref and old_ref is not None:
             ds = self._resolve(ns, old_ref)
             if ds is not None:
                 self.enqueue(ds)
@@ -272,7 +282,7 @@ class DaemonSetController(Controller):
             if ds is not None:
                 self.enqueue(ds)
             return
-        if old is None or cur_ref != old_ref or (old["metadata"].get("labels") != new["metadata"].get("labels")):
+        if cur_ref != old_ref or old["metadata"].get("labels") != new["metadata"].get("labels"):
             for ds in self._matching(new):
                 self.enqueue(ds)
 
@@ -430,10 +440,12 @@ class DaemonSetController(Controller):
     # ---- sync ---------------------------------------------------------------------------------
 
     async def sync(self, key: str) -> None:
-        ds = self.daemonsets.get(key)
-        if ds is None:
+        cached = self.daemonsets.get(key)
+        if cached is None:
             self.expectations.forget(key)
             return
+        # A private copy: a hash collision raises status.collisionCount on it during the sync.
+        ds = dict(cached, metadata=dict(cached["metadata"]), status=dict(cached.get("status") or {}))
         sel = (ds.get("spec") or {}).get("selector")
         if sel is not None and not sel.get("matchLabels") and not sel.get("matchExpressions"):
             self.event(ds, "Warning", SELECTING_ALL,
