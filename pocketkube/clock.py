@@ -8,10 +8,17 @@ clock they are given, so tests can run minutes of cluster time in milliseconds w
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import itertools
 import time
 from datetime import datetime, timezone
+
+
+@functools.lru_cache(maxsize=256)
+def _rfc3339_seconds(t: int) -> str:
+    # Every write stamps a time, and most stamps of a busy second are the same string.
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Clock:
@@ -25,8 +32,7 @@ class Clock:
 
     def rfc3339(self, ts: float | None = None) -> str:
         """Kubernetes metav1.Time form: second precision, UTC, 'Z'."""
-        t = self.now() if ts is None else ts
-        return datetime.fromtimestamp(int(t), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return _rfc3339_seconds(int(self.now() if ts is None else ts))
 
     def rfc3339_micro(self, ts: float | None = None) -> str:
         """metav1.MicroTime form, used by Leases and events.k8s.io Events."""

@@ -25,6 +25,7 @@ from .fields import getter
 from .patch import apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
 from .resources import Resource, lookup
 from .schema import Node
+from .watching import DecodedEvents
 from .selectors import parse_field_selector, parse_label_selector, selector_string
 from .validation import validate, validate_status_update
 
@@ -82,6 +83,8 @@ class Api:
         self.store = store
         self.clock = clock or Clock()
         self._nodes: dict[str, Node | None] = {}
+        self.decoded_events = DecodedEvents()
+        self._ns_terminating: dict[str, tuple[int, bool]] = {}
 
     # ---- helpers -------------------------------------------------------------------------------
 
@@ -118,11 +121,15 @@ class Api:
         kv = await self.store.get(NAMESPACES.key("", ns))
         if kv is None:
             raise errors.not_found_error("namespaces", "", ns)
-        nsobj = orjson.loads(kv.value)
-        if (nsobj.get("metadata") or {}).get("deletionTimestamp") and res.plural not in ("events",):
+        # Every namespaced write asks; decode the namespace only when it has changed.
+        seen = self._ns_terminating.get(ns)
+        if seen is None or seen[0] != kv.mod_revision:
+            nsobj = orjson.loads(kv.value)
+            seen = self._ns_terminating[ns] = (kv.mod_revision, bool(_meta(nsobj).get("deletionTimestamp")))
+        if seen[1] and res.plural not in ("events",):
             raise ApiError(403, "Forbidden",
                            f"{errors.qualified_resource(res.plural, res.group)} "
-                           f"{errors.go_quote(_meta(nsobj).get('name', ns))} is forbidden: unable to create new "
+                           f"{errors.go_quote(ns)} is forbidden: unable to create new "
                            f"content in namespace {ns} because it is being terminated",
                            {"name": ns, "group": res.group, "kind": res.plural,
                             "causes": [{"reason": "NamespaceTerminating",

@@ -10,6 +10,7 @@ ERROR event when the requested revision has been compacted.
 from __future__ import annotations
 
 import asyncio
+import collections
 from dataclasses import dataclass
 from typing import AsyncIterator
 
@@ -30,6 +31,44 @@ class WatchRequest:
     allow_bookmarks: bool = False
     send_initial_events: bool | None = None
     resource_version_match: str = ""
+
+
+class DecodedEvents:
+    """Store events decoded once for every watcher of them.
+
+    Every informer and watch stream of a resource sees the same store event; decoding it once
+    and handing all of them the same dict saves the CPU of N decodes and, in-process, lets the
+    informers' caches share one copy of each object instead of holding one each. Consumers treat
+    watched objects as read-only (they copy before changing, as with client-go's caches).
+    """
+
+    def __init__(self, size: int = 1024):
+        self._size = size
+        # id(value) -> (value, decoded, revision); holding `value` keeps its id from being reused.
+        self._objs: dict[int, tuple[bytes, dict, int]] = {}
+        self._order: collections.deque[int] = collections.deque()
+
+    def _put(self, value: bytes, obj: dict, revision: int) -> dict:
+        self._objs[id(value)] = (value, obj, revision)
+        self._order.append(id(value))
+        if len(self._order) > self._size:
+            self._objs.pop(self._order.popleft(), None)
+        return obj
+
+    def get(self, value: bytes, revision: int) -> dict:
+        """The object of an event at `revision` (its resourceVersion set to it)."""
+        hit = self._objs.get(id(value))
+        if hit is not None and hit[0] is value and hit[2] == revision:
+            return hit[1]
+        return self._put(value, objects.decode_value(value, revision), revision)
+
+    def view(self, value: bytes) -> dict:
+        """An object to match selectors against: any resourceVersion will do. An update's
+        previous value is the bytes of the key's previous event, usually still here."""
+        hit = self._objs.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        return self._put(value, objects.decode_value(value, 0), 0)
 
 
 def _bookmark(res: Resource, revision: int, initial_end: bool = False) -> dict:
@@ -67,6 +106,7 @@ async def watch_events(api, res: Resource, ns: str | None, req: WatchRequest) ->
     """Yield watch events (dicts with type and object) until timeout or client goes away."""
     match = api.matcher(res, req.label_selector, req.field_selector)
     store = api.store
+    decoded: DecodedEvents = api.decoded_events
     prefix = res.list_prefix(ns)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + req.timeout if req.timeout else None
@@ -115,12 +155,11 @@ async def watch_events(api, res: Resource, ns: str | None, req: WatchRequest) ->
                 batch.extend(drain())
             for ev in batch:
                 last_rev = ev.revision
+                obj = decoded.get(ev.value, ev.revision)
                 if ev.type == DELETE:
-                    obj = objects.decode_value(ev.value, ev.revision)
                     if ok(obj):
                         yield {"type": "DELETED", "object": obj}
                     continue
-                obj = objects.decode_value(ev.value, ev.revision)
                 now_ok = ok(obj)
                 if ev.prev_value is None:
                     if now_ok:
@@ -129,7 +168,7 @@ async def watch_events(api, res: Resource, ns: str | None, req: WatchRequest) ->
                 if match is None:
                     yield {"type": "MODIFIED", "object": obj}
                     continue
-                was_ok = ok(objects.decode_value(ev.prev_value, ev.revision))
+                was_ok = ok(decoded.view(ev.prev_value))
                 if now_ok and was_ok:
                     yield {"type": "MODIFIED", "object": obj}
                 elif now_ok:

@@ -38,8 +38,9 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT
 """
 
 _MAX_BATCH = 2000
-# Events kept in memory for watches that resume slightly behind.
-_RING = 20000
+# Bytes of recent events kept in memory for watches that resume slightly behind (older ones
+# are read back from the change log): bounded by size, since objects range from 200 B to 1 MB.
+_RING_BYTES = 24 * 2**20
 # A watcher that falls this far behind is dropped (its client re-lists), as the apiserver does.
 _WATCH_BUFFER = 200000
 
@@ -133,7 +134,14 @@ class SqliteStore(Store):
         row = self._w.execute("SELECT v FROM meta WHERE k='compact'").fetchone()
         self._compact = row[0] if row else 0
         self._writer_rev = self._rev
-        self._ring: collections.deque[Event] = collections.deque(maxlen=_RING)
+        self._ring: collections.deque[Event] = collections.deque()
+        self._ring_bytes = 0
+        # Current values, as of `self._rev` (loop thread) and as of the last commit (writer
+        # thread): gets and the writer's checks need no SQLite read. The bytes objects are
+        # shared, so the two maps cost little more than one copy of the data.
+        self._current: dict[str, tuple[bytes, int, int]] = {
+            k: (v, c, m) for k, v, c, m in self._w.execute("SELECT key, value, create_rev, mod_rev FROM kv")}
+        self._wcurrent = dict(self._current)
         self._watchers: set[_SqliteWatch] = set()
         self._ops: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
@@ -163,7 +171,7 @@ class SqliteStore(Store):
         return self._compact
 
     async def get(self, key: str) -> KV | None:
-        row = self._r.execute("SELECT value, create_rev, mod_rev FROM kv WHERE key=?", (key,)).fetchone()
+        row = self._current.get(key)
         if row is None:
             return None
         return KV(key, row[0], row[1], row[2])
@@ -242,11 +250,12 @@ class SqliteStore(Store):
         rev = self._writer_rev
         results: list = []
         now = self._clock()
+        staged: dict[str, tuple[bytes, int, int] | None] = {}
         try:
             w.execute("BEGIN IMMEDIATE")
             for op in batch:
                 try:
-                    results.append(self._apply_one(w, op, rev + 1, now))
+                    results.append(self._apply_one(w, op, rev + 1, now, staged))
                     if isinstance(results[-1], Event):
                         rev += 1
                 except StoreError as e:
@@ -261,18 +270,25 @@ class SqliteStore(Store):
             err = StoreError(f"storage failure: {e}")
             return [err for _ in batch]
         self._writer_rev = rev
+        for key, row in staged.items():
+            if row is None:
+                self._wcurrent.pop(key, None)
+            else:
+                self._wcurrent[key] = row
         return results
 
-    def _apply_one(self, w: sqlite3.Connection, op: _Op, rev: int, now: float):
+    def _apply_one(self, w: sqlite3.Connection, op: _Op, rev: int, now: float,
+                   staged: dict[str, tuple[bytes, int, int] | None]):
         if op.kind == "compact":
             w.execute("DELETE FROM log WHERE rev <= ?", (op.expected,))
             w.execute("INSERT OR REPLACE INTO meta VALUES ('compact', ?)", (op.expected,))
             return op.expected
-        row = w.execute("SELECT value, create_rev, mod_rev FROM kv WHERE key=?", (op.key,)).fetchone()
+        row = staged[op.key] if op.key in staged else self._wcurrent.get(op.key)
         if op.kind == "create":
             if row is not None:
                 raise KeyExists(op.key)
             w.execute("INSERT INTO kv VALUES (?,?,?,?)", (op.key, op.value, rev, rev))
+            staged[op.key] = (op.value, rev, rev)
             w.execute("INSERT INTO log VALUES (?,?,?,?,?,?,?)", (rev, op.key, 0, op.value, None, rev, now))
             return Event(PUT, op.key, op.value, None, rev, rev)
         if row is None:
@@ -282,9 +298,11 @@ class SqliteStore(Store):
             raise RevisionMismatch(mod_rev)
         if op.kind == "update":
             w.execute("UPDATE kv SET value=?, mod_rev=? WHERE key=?", (op.value, rev, op.key))
+            staged[op.key] = (op.value, create_rev, rev)
             w.execute("INSERT INTO log VALUES (?,?,?,?,?,?,?)", (rev, op.key, 0, op.value, prev, create_rev, now))
             return Event(PUT, op.key, op.value, prev, rev, create_rev)
         w.execute("DELETE FROM kv WHERE key=?", (op.key,))
+        staged[op.key] = None
         w.execute("INSERT INTO log VALUES (?,?,?,?,?,?,?)", (rev, op.key, 1, prev, prev, create_rev, now))
         return Event(DELETE, op.key, prev, prev, rev, create_rev)
 
@@ -294,7 +312,11 @@ class SqliteStore(Store):
         for op, res in zip(batch, results):
             if isinstance(res, Event):
                 self._rev = res.revision
-                self._ring.append(res)
+                if res.type == DELETE:
+                    self._current.pop(res.key, None)
+                else:
+                    self._current[res.key] = (res.value, res.create_revision, res.revision)
+                self._remember(res)
                 for w in watchers:
                     if res.key.startswith(w.prefix):
                         w.push(res)
@@ -309,6 +331,14 @@ class SqliteStore(Store):
                 op.future.set_result(res.revision)
             else:
                 op.future.set_result(res)
+
+    def _remember(self, ev: Event) -> None:
+        ring = self._ring
+        ring.append(ev)
+        self._ring_bytes += len(ev.value) + (len(ev.prev_value) if ev.prev_value is not None else 0)
+        while self._ring_bytes > _RING_BYTES and len(ring) > 1:
+            old = ring.popleft()
+            self._ring_bytes -= len(old.value) + (len(old.prev_value) if old.prev_value is not None else 0)
 
     # ---- watch -----------------------------------------------------------------------------
 
