@@ -183,7 +183,7 @@ def test_rolling_update_and_rollout_commands(dsc, ns):
     assert (st["updatedNumberScheduled"], st["numberAvailable"], st["observedGeneration"]) == (3, 3, 2)
 
     history = c.kubectl("-n", ns, "rollout", "history", "ds/rolling").stdout
-    assert re.search(r"^1\s", history, re.M) and re.search(r"^2\s", history, re.M)
+    assert re.search(r"^1\s", history, re.MULTILINE) and re.search(r"^2\s", history, re.MULTILINE)
     detail = c.kubectl("-n", ns, "rollout", "history", "ds/rolling", "--revision=1").stdout
     assert "nginx:1.14" in detail
 
@@ -292,7 +292,7 @@ def test_controller_revision_lifecycle(dsc, ns):
                                       controller=True, block_owner_deletion=True)]),
         data=initial.data, revision=initial.revision + 1)
     apps.create_namespaced_controller_revision(ns, new)
-    count = lambda n: len(apps.list_namespaced_controller_revision(ns, label_selector=sel).items) == n  # noqa: E731
+    count = lambda n: len(apps.list_namespaced_controller_revision(ns, label_selector=sel).items) == n
     wait_until(lambda: count(2), 10, message="two revisions")
     apps.delete_namespaced_controller_revision(initial.metadata.name, ns)
     wait_until(lambda: count(1), 10, message="one revision")

@@ -8,7 +8,11 @@ from __future__ import annotations
 import asyncio
 import re
 
-from pocketkube.agent.simulated import EXIT_AFTER_ANNOTATION, EXIT_CODE_ANNOTATION, SimulatedNodes
+from pocketkube.agent.simulated import (
+    EXIT_AFTER_ANNOTATION,
+    EXIT_CODE_ANNOTATION,
+    SimulatedNodes,
+)
 from pocketkube.client import MERGE, STRATEGIC
 from pocketkube.clock import FakeClock
 from pocketkube.controllers.daemonset import DaemonSetController

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+
 from ...agent.backoff import Backoff
 from ...api.errors import ApiError
 from ...api.selectors import LabelSelector, SelectorError, selector_from_dict
@@ -39,9 +40,21 @@ from ...client.informer import object_key
 from ...scheduler.cache import NodeInfo
 from ...scheduler.filters import node_matches_affinity
 from ...scheduler.podinfo import PodInfo, pod_info, tolerates
-from ..base import Controller, Expectations, adopt, controller_ref, pod_from_template, release
+from ..base import (
+    Controller,
+    Expectations,
+    adopt,
+    controller_ref,
+    pod_from_template,
+    release,
+)
 from ..history import History
-from ..podcontrol import NAMESPACE_TERMINATING_CAUSE, PodControl, has_status_cause, slow_start_batch
+from ..podcontrol import (
+    NAMESPACE_TERMINATING_CAUSE,
+    PodControl,
+    has_status_cause,
+    slow_start_batch,
+)
 from ..ranking import available_after, is_pod_ready
 from . import update
 from .util import daemonset_util as util
@@ -88,7 +101,7 @@ def is_terminal(pod: dict) -> bool:
 class DaemonPodView:
     """The pod a DaemonSet would create (upstream NewPod), compiled once per generation."""
 
-    __slots__ = ("stamp", "info", "node_name")
+    __slots__ = ("info", "node_name", "stamp")
 
     def __init__(self, ds: dict):
         meta = ds["metadata"]
@@ -467,7 +480,7 @@ class DaemonSetController(Controller):
             err = e
         try:
             await self.update_status(ds, nodes, hash_, True)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             if err is None:
                 raise
             log.warning("daemon set %s: updating status failed: %s", key, e)
@@ -476,9 +489,9 @@ class DaemonSetController(Controller):
 
     async def update_daemonset(self, ds: dict, nodes: list[dict], hash_: str, key: str, old: list[dict]) -> None:
         await self.manage(ds, nodes, hash_)
-        if self.expectations.satisfied(key):
-            if ((ds.get("spec") or {}).get("updateStrategy") or {}).get("type") == "RollingUpdate":
-                await update.rolling_update(self, ds, nodes, hash_)
+        strategy = ((ds.get("spec") or {}).get("updateStrategy") or {}).get("type")
+        if self.expectations.satisfied(key) and strategy == "RollingUpdate":  # OnDelete: nothing to do
+            await update.rolling_update(self, ds, nodes, hash_)
         await update.cleanup_history(self, ds, old)
 
     def pods_should_be_on_node(self, node: dict, node_to_pods: dict[str, list[dict]], ds: dict, hash_: str
@@ -550,9 +563,7 @@ class DaemonSetController(Controller):
             delete.append(pod)
         if oldest_new is not None and oldest_old is not None:
             min_ready = (ds.get("spec") or {}).get("minReadySeconds") or 0
-            if not is_pod_ready(oldest_old):
-                delete.append(oldest_old)
-            elif available_after(oldest_new, min_ready, self.clock.now()) == 0.0:
+            if not is_pod_ready(oldest_old) or available_after(oldest_new, min_ready, self.clock.now()) == 0.0:
                 delete.append(oldest_old)
         return delete
 

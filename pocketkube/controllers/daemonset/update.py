@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING
 from ...api.errors import ApiError
 from ...client import MERGE
 from ..base import controller_ref
-from ..history import (HASH_LABEL, find_equal_revisions, new_revision, sort_revisions, template_patch)
+from ..history import (
+    HASH_LABEL,
+    find_equal_revisions,
+    new_revision,
+    sort_revisions,
+    template_patch,
+)
 from ..ranking import is_pod_available
 from .util import daemonset_util as util
 
@@ -40,7 +46,7 @@ DAEMONSETS = "daemonsets.apps"
 
 # ---- history ----------------------------------------------------------------------------------
 
-async def controlled_histories(dsc: "DaemonSetController", ds: dict) -> list[dict]:
+async def controlled_histories(dsc: DaemonSetController, ds: dict) -> list[dict]:
     """ClaimControllerRevisions: ours that match, adopted orphans; ours that stopped matching are released."""
     sel = dsc.selector(ds)
     if sel is None:
@@ -71,7 +77,7 @@ def revision_hash(rev: dict) -> str:
     return (rev["metadata"].get("labels") or {}).get(util.CONTROLLER_REVISION_HASH, "")
 
 
-async def construct_history(dsc: "DaemonSetController", ds: dict) -> tuple[dict, list[dict]]:
+async def construct_history(dsc: DaemonSetController, ds: dict) -> tuple[dict, list[dict]]:
     """The current revision (created or renumbered as needed) and the old ones.
 
     `ds` is the sync's private copy: a hash collision raises its status.collisionCount here.
@@ -98,7 +104,7 @@ async def construct_history(dsc: "DaemonSetController", ds: dict) -> tuple[dict,
     return cur, old
 
 
-async def snapshot(dsc: "DaemonSetController", ds: dict, data: dict, number: int) -> dict:
+async def snapshot(dsc: DaemonSetController, ds: dict, data: dict, number: int) -> dict:
     """A new revision of the current template, named and labelled by its hash."""
     status = ds.setdefault("status", {})
     cc = int(status.get("collisionCount") or 0)
@@ -117,7 +123,7 @@ async def snapshot(dsc: "DaemonSetController", ds: dict, data: dict, number: int
     return created
 
 
-async def store_collision_count(dsc: "DaemonSetController", ds: dict, cc: int) -> None:
+async def store_collision_count(dsc: DaemonSetController, ds: dict, cc: int) -> None:
     """Keep a raised collisionCount in the status, so the next hash starts past the collision."""
     meta = ds["metadata"]
     fresh = await dsc.client.get(DAEMONSETS, meta.get("namespace"), meta["name"])
@@ -127,7 +133,7 @@ async def store_collision_count(dsc: "DaemonSetController", ds: dict, cc: int) -
     meta["resourceVersion"] = written["metadata"].get("resourceVersion")
 
 
-async def dedup_current(dsc: "DaemonSetController", ds: dict, current: list[dict]) -> dict:
+async def dedup_current(dsc: DaemonSetController, ds: dict, current: list[dict]) -> dict:
     """dedupCurHistories: keep the highest-numbered duplicate, move the pods of the others to it."""
     if len(current) == 1:
         return current[0]
@@ -145,7 +151,7 @@ async def dedup_current(dsc: "DaemonSetController", ds: dict, current: list[dict
     return keep
 
 
-async def cleanup_history(dsc: "DaemonSetController", ds: dict, old: list[dict]) -> None:
+async def cleanup_history(dsc: DaemonSetController, ds: dict, old: list[dict]) -> None:
     """Delete the oldest revisions beyond revisionHistoryLimit that no pod still runs."""
     limit = (ds.get("spec") or {}).get("revisionHistoryLimit")
     limit = 10 if limit is None else int(limit)
@@ -181,7 +187,7 @@ def updated_pods_on_node(ds: dict, pods: list[dict], hash_: str) -> tuple[dict |
     return new, old, True
 
 
-def desired_node_counts(dsc: "DaemonSetController", ds: dict, nodes: list[dict],
+def desired_node_counts(dsc: DaemonSetController, ds: dict, nodes: list[dict],
                         node_to_pods: dict[str, list[dict]]) -> tuple[int, int]:
     """updatedDesiredNodeCounts: (maxSurge, maxUnavailable); nodes that need a pod join the map."""
     desired = 0
@@ -197,7 +203,7 @@ def desired_node_counts(dsc: "DaemonSetController", ds: dict, nodes: list[dict],
     return max_surge, max_unavailable
 
 
-async def rolling_update(dsc: "DaemonSetController", ds: dict, nodes: list[dict], hash_: str) -> None:
+async def rolling_update(dsc: DaemonSetController, ds: dict, nodes: list[dict], hash_: str) -> None:
     """Delete old pods within maxUnavailable, or surge new ones within maxSurge."""
     node_to_pods = await dsc.nodes_to_daemon_pods(ds)
     max_surge, max_unavailable = desired_node_counts(dsc, ds, nodes, node_to_pods)

@@ -24,10 +24,18 @@ import copy
 from ...deployment.util import scaled_value
 
 __all__ = [
-    "CONTROLLER_REVISION_HASH", "TEMPLATE_GENERATION_LABEL", "TEMPLATE_GENERATION_ANNOTATION",
-    "template_generation", "add_daemon_tolerations", "create_pod_template", "surge_count",
-    "unavailable_count", "allows_surge", "is_pod_updated", "replace_node_name_affinity",
+    "CONTROLLER_REVISION_HASH",
+    "TEMPLATE_GENERATION_ANNOTATION",
+    "TEMPLATE_GENERATION_LABEL",
+    "add_daemon_tolerations",
+    "allows_surge",
+    "create_pod_template",
+    "is_pod_updated",
+    "replace_node_name_affinity",
+    "surge_count",
     "target_node_name",
+    "template_generation",
+    "unavailable_count",
 ]
 
 CONTROLLER_REVISION_HASH = "controller-revision-hash"          # apps.DefaultDaemonSetUniqueLabelKey
