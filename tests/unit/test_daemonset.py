@@ -471,3 +471,41 @@ async def _owned_by(env, name, n):
     pods = await env.pods(name)
     owned = [p for p in pods if (p["metadata"].get("ownerReferences") or [{}])[0].get("name") == name]
     return len(pods) == n and len(owned) == n and pods
+
+
+# ---- helpers ----------------------------------------------------------------------------------------
+
+def test_util_counts_pinning_and_tolerations():
+    rolling = {"spec": {"updateStrategy": {"type": "RollingUpdate",
+                                           "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "10%"}}}}
+    assert util.unavailable_count(rolling, 10) == 3      # percentages round up
+    assert util.surge_count(rolling, 10) == 1
+    assert util.allows_surge(rolling)
+    on_delete = {"spec": {"updateStrategy": {"type": "OnDelete"}}}
+    assert util.unavailable_count(on_delete, 10) == 0 and not util.allows_surge(on_delete)
+
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]},
+        "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 1, "preference": {}}]},
+        "podAntiAffinity": {"x": 1}}
+    pinned = util.replace_node_name_affinity(affinity, "n1")
+    assert pinned["podAntiAffinity"] == {"x": 1}
+    assert pinned["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"] == [
+        {"weight": 1, "preference": {}}]
+    assert util.target_node_name({"spec": {"affinity": pinned}}) == "n1"
+    assert util.target_node_name({"spec": {"nodeName": "n2", "affinity": pinned}}) == "n2"
+    assert util.target_node_name({"spec": {}}) is None
+    # The input is not changed.
+    assert affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0][
+        "matchExpressions"]
+
+    spec = {"tolerations": [{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+                             "tolerationSeconds": 60}, {"key": "other", "operator": "Exists"}]}
+    util.add_daemon_tolerations(spec)
+    keys = [(t["key"], t.get("effect")) for t in spec["tolerations"]]
+    assert keys[:2] == [("node.kubernetes.io/unreachable", "NoExecute"), ("other", None)]
+    assert len(keys) == 7 and "tolerationSeconds" not in spec["tolerations"][0]
+
+    pod = {"metadata": {"labels": {util.CONTROLLER_REVISION_HASH: "abc", util.TEMPLATE_GENERATION_LABEL: "2"}}}
+    assert util.is_pod_updated(pod, "abc", None) and util.is_pod_updated(pod, "zzz", 2)
+    assert not util.is_pod_updated(pod, "zzz", 3) and not util.is_pod_updated(pod, "", None)
