@@ -73,8 +73,8 @@ SELECTING_ALL = "SelectingAll"
 FAILED_DAEMON_POD = "FailedDaemonPod"
 SUCCEEDED_DAEMON_POD = "SucceededDaemonPod"
 
-_STATUS_COUNTS = ("desiredNumberScheduled", "currentNumberScheduled", "numberMisscheduled", "numberReady",
-                  "updatedNumberScheduled", "numberAvailable", "numberUnavailable")
+# DaemonSetStatus fields tagged omitempty (the other counts are always serialised).
+_OMIT_EMPTY = ("updatedNumberScheduled", "numberAvailable", "numberUnavailable")
 
 
 class FailedPodsBackoff(Backoff):
@@ -717,6 +717,9 @@ class DaemonSetController(Controller):
             if update_observed_gen:
                 new_status["observedGeneration"] = generation
             new_status.update(counts)
+            for k in _OMIT_EMPTY:
+                if not new_status.get(k):
+                    new_status.pop(k, None)   # Go leaves these out when 0, as clients expect
             try:
                 await self.client.update_status(DAEMONSETS, meta.get("namespace"), dict(current, status=new_status))
                 return
