@@ -181,6 +181,9 @@ def test_node_selector_follows_node_labels(tmp_path):
             # Relabelled: the pod no longer belongs there and is deleted.
             await env.label_node("sim-1", {"color": "green"})
             await env.until(lambda: _empty(env.pods("sel")), message="pod removed after relabel")
+            await env.dsc.recorder.flush()
+            deleted = await env.events("SuccessfulDelete")
+            assert [e["message"] for e in deleted] == [f"Deleted pod: {pods[0]['metadata']['name']}"]
             await env.wait_status("sel", desiredNumberScheduled=0, currentNumberScheduled=0, numberMisscheduled=0)
             # Selector changed to green: follows.
             await env.c.patch(DS, "default", "sel", {"spec": {"template": {"spec": {"nodeSelector": {"color": "green"}}}}},
