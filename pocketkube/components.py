@@ -62,14 +62,7 @@ CONTROLLERS = [
 def _controller_classes() -> list:
     import importlib
 
-    classes = []
-    for module, name in CONTROLLERS:
-        try:
-            classes.append(getattr(importlib.import_module(module), name))
-        except ModuleNotFoundError as e:  # DEV-GUARD: remove once every controller has landed
-            if e.name != module:
-                raise
-    return classes
+    return [getattr(importlib.import_module(module), name) for module, name in CONTROLLERS]
 
 
 def control_loops(client: Client, clock: Clock, node_grace_period: float = 40.0) -> list:

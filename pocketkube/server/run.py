@@ -71,6 +71,9 @@ class ControlPlane:
         self.url = f"https://{host}:{self.port}"
         await self.api.bootstrap()
         write_kubeconfig(creds, self.url, self.kubeconfig)
+        # /readyz is the API server's own readiness, as kube-apiserver's: it serves from here
+        # on, while the controllers and the node start behind it.
+        self.server.ready.set()
         client = InProcessClient(self.api)
         if self.run_controllers:
             self.components += control_loops(client, self.clock, self.node_grace_period)
@@ -82,7 +85,6 @@ class ControlPlane:
                                                os.path.join(self.data_dir, "node"), self.server.logs)
         for c in self.components:
             await c.start()
-        self.server.ready.set()
 
     async def stop(self) -> None:
         for c in reversed(self.components):
