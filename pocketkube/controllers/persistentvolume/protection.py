@@ -12,9 +12,12 @@ this controller (upstream's `pvc-protection` and `pv-protection` controllers in
 * `kubernetes.io/pv-protection` on every volume: removed once the volume is being deleted and is
   no longer Bound.
 
-Upstream the finalizers are added by an admission plugin when the objects are created; here the
-controller adds them as soon as it sees an object without one (upstream's controllers do the same
-for objects created before the plugin was enabled).
+Upstream an admission plugin adds the finalizers when the objects are created; here the
+controller adds them (as upstream's controllers do for objects created before the plugin was
+enabled) once the object is Bound. Until then nothing needs protecting - no pod runs on an unbound
+claim, and pv-protection only holds Bound volumes - and writing earlier would race the scheduler,
+whose pre-binding writes to claims and volumes are guarded by resourceVersion and would fail,
+sending the pod into scheduling back-off.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ class StorageProtectionController(Controller):
             if finalizer not in fins or await in_use(obj):
                 return
             fins.remove(finalizer)
-        elif finalizer in fins:
+        elif finalizer in fins or (obj.get("status") or {}).get("phase") != "Bound":
             return
         else:
             fins.append(finalizer)
