@@ -460,3 +460,21 @@ def test_protection_finalizers(tmp_path):
                 return await env.get_pvc("c1") is None and await env.get_pv("pv1") is None
             await env.until(both_gone, 15, "claim and volume deleted")
     run(main())
+
+
+def test_empty_class_stays_empty_and_missing_class_fails_provisioning(tmp_path):
+    async def main():
+        async with Env(tmp_path, extra=[LocalPathProvisioner]) as env:
+            await env.until(lambda: env.get_or_none(SC, None, "local-path"), message="default class")
+            # storageClassName "" asks for a class-less volume: the default class is not applied.
+            await env.c.create(PVCS, "default", pvc("explicitly-none", cls=""))
+            await env.wait_event("FailedBinding")
+            assert (await env.get_pvc("explicitly-none"))["spec"]["storageClassName"] == ""
+            # A class that does not exist, and no volume: ProvisioningFailed, as upstream says it.
+            await env.c.create(PVCS, "default", pvc("seedlike", cls="manual"))
+            ev = await env.wait_event("ProvisioningFailed")
+            assert ev["type"] == "Warning" and ev["message"] == 'storageclass.storage.k8s.io "manual" not found'
+            # Once a volume of that class appears, the claim binds.
+            await env.c.create(PVS, None, pv("manual-1", cls="manual"))
+            await env.wait_pvc_phase("seedlike", "Bound")
+    run(main())
