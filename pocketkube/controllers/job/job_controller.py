@@ -368,9 +368,10 @@ class JobController(Controller):
     def requeue_after(self, key: str, delay: float) -> None:
         """Sync again after `delay` seconds of the injected clock; one timer per Job and due time
         (a delaying queue keeps only the earliest add of a key, so every sync may ask again)."""
-        due = self.clock.now() + delay
+        now = self.clock.now()
+        due = now + delay
         pending = self._timers.get(key)
-        if pending is not None and pending <= due + 1e-6 and pending > self.clock.now():
+        if pending is not None and now < pending <= due + 0.001:
             return
         self._timers[key] = due
         self.queue.add_after(key, delay)
@@ -446,6 +447,8 @@ class JobController(Controller):
             self.recorder.event(shared, "Warning", "UnknownCompletionMode", "Sync",
                                 "Skipped Job sync because completion mode is unknown")
             return
+        if self.selector(shared) is None:
+            return   # an invalid selector is not retried: only a new spec can fix it
         started = time.perf_counter()
         job = copy.deepcopy(shared)
         spec = job.setdefault("spec", {})
