@@ -385,6 +385,11 @@ def test_conformance_cronjob_api_operations(sim_cluster, sim_ns):
     batch.delete_namespaced_cron_job("ops2", ns)
     wait_until(lambda: [i.metadata.name for i in batch.list_namespaced_cron_job(ns).items] == ["ops"], 10,
                message="ops2 deleted")
+    # A time zone belongs in spec.timeZone: TZ= / CRON_TZ= in the schedule are refused on create.
+    p = c.kubectl("create", "-n", ns, "-f", "-", check=False,
+                  input=json.dumps(cronjob_body("tz", "CRON_TZ=Asia/Seoul 0 9 * * *")))
+    assert p.returncode != 0
+    assert "cannot use TZ or CRON_TZ in schedule, use timeZone field instead" in p.stderr
     batch.delete_collection_namespaced_cron_job(ns, label_selector="cj=ops")
     wait_until(lambda: not batch.list_namespaced_cron_job(ns).items, 10, message="deletecollection")
 
