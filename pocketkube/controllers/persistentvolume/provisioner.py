@@ -50,7 +50,7 @@ from ..base import Controller, SharedInformers
 from .controller import (ANN_DEFAULT_CLASS, ANN_DYNAMICALLY_PROVISIONED, ANN_STORAGE_PROVISIONER, CLAIM,
                          CLASSES, PVS, VOLUME, claim_ref, watch_storage)
 from .index import claim_class, storage_request
-from .reclaim import SIMULATE_EXIT_AFTER, delete_pod
+from .reclaim import SIMULATE_EXIT_AFTER, delete_pod, delete_volume
 
 log = logging.getLogger("pocketkube.localpath")
 
@@ -284,7 +284,7 @@ class LocalPathProvisioner(Controller):
         node = volume_node(pv)
         if not path or not node or self.nodes.get(node) is None:
             log.warning("volume %s: node %s is gone; deleting the volume without cleaning its directory", name, node)
-            await self._delete_volume(pv)
+            await delete_volume(self.client, pv)
             return
         pod = self.pods.get(f"{HELPER_NAMESPACE}/{HELPER_PREFIX}{name}")
         if pod is None:
@@ -305,7 +305,7 @@ class LocalPathProvisioner(Controller):
         if phase == "Succeeded":
             await delete_pod(self.client, pod)
             self._retry_at.pop(name, None)
-            await self._delete_volume(pv)
+            await delete_volume(self.client, pv)
         elif phase == "Failed":
             await delete_pod(self.client, pod)
             self._retry_at[name] = self.clock.now() + RETRY
@@ -314,13 +314,6 @@ class LocalPathProvisioner(Controller):
             self.queue.add_after(VOLUME + name, RETRY)
         else:
             self.queue.add_after(VOLUME + name, POLL)
-
-    async def _delete_volume(self, pv: dict) -> None:
-        try:
-            await self.client.delete(PVS, None, pv["metadata"]["name"], preconditions={"uid": pv["metadata"].get("uid")})
-        except ApiError as e:
-            if e.code not in (404, 409):
-                raise
 
 
 __all__ = ["LocalPathProvisioner", "default_storage_class", "node_path", "helper_pod"]

@@ -243,9 +243,14 @@ async def _delete(ctrl: "PersistentVolumeController", pv: dict) -> None:
     prov = ((pv.get("metadata") or {}).get("annotations") or {}).get(ANN_DYNAMICALLY_PROVISIONED)
     if prov and not prov.startswith("kubernetes.io/"):
         return  # an external provisioner deletes what it provisioned
+    await delete_volume(ctrl.client, pv)
+
+
+async def delete_volume(client, pv: dict) -> None:
+    """Delete this volume object (not another one created since under its name)."""
     try:
-        await ctrl.client.delete("persistentvolumes", None, pv["metadata"]["name"],
-                                 preconditions={"uid": pv["metadata"].get("uid")})
+        await client.delete("persistentvolumes", None, pv["metadata"]["name"],
+                            preconditions={"uid": pv["metadata"].get("uid")})
     except ApiError as e:
         if e.code not in (404, 409):
             raise
