@@ -432,3 +432,22 @@ def test_orphan_adopted_and_relabelled_pod_released(tmp_path):
                 return not p["metadata"].get("ownerReferences") and not p["metadata"].get("finalizers")
             await env.until(released, 5, "relabelled pod released, its finalizer removed")
     run(main())
+
+
+def test_work_queue_job_without_completions_ends_when_one_succeeded_and_none_is_active(tmp_path):
+    async def main():
+        async with Env(tmp_path, nodes=0) as env:
+            await env.c.create(JOBS, "default", job_manifest("queue", parallelism=3))
+            await env.until(lambda: _pod_count(env, "queue", 3), 5, "3 pods")
+            pods = await env.pods("queue")
+            for i, p in enumerate(pods):
+                p["status"]["phase"] = "Succeeded"
+                await env.c.update_status("pods", "default", p)
+                if i == 0:
+                    await _settle(env)
+                    # One succeeded: nothing new starts, the others are left to finish.
+                    assert len(await env.pods("queue")) == 3
+                    assert cond(await env.job("queue"), "Complete") is None
+            job = await env.wait_condition("queue", "Complete")
+            assert job["status"]["succeeded"] == 3 and job["spec"].get("completions") is None
+    run(main())
