@@ -478,3 +478,21 @@ def test_empty_class_stays_empty_and_missing_class_fails_provisioning(tmp_path):
             await env.c.create(PVS, None, pv("manual-1", cls="manual"))
             await env.wait_pvc_phase("seedlike", "Bound")
     run(main())
+
+
+def test_provisioning_for_a_missing_node_gives_the_claim_back_to_the_scheduler(tmp_path):
+    async def main():
+        async with Env(tmp_path, extra=[LocalPathProvisioner]) as env:
+            await env.until(lambda: env.get_or_none(SC, None, "local-path"), message="default class")
+            claim = pvc("lost", cls="local-path")
+            claim["metadata"]["annotations"] = {"volume.kubernetes.io/selected-node": "ghost"}
+            await env.c.create(PVCS, "default", claim)
+            ev = await env.wait_event("ProvisioningFailed")
+            assert ev["message"] == 'failed to provision volume with StorageClass "local-path": nodes "ghost" not found'
+
+            async def released():
+                c = await env.get_pvc("lost")
+                return "volume.kubernetes.io/selected-node" not in (c["metadata"].get("annotations") or {})
+            await env.until(released, message="selected-node removed")
+            assert (await env.get_pvc("lost"))["status"]["phase"] == "Pending"
+    run(main())

@@ -48,7 +48,7 @@ from ...scheduler.podinfo import LABEL_HOSTNAME
 from ...scheduler.volumes import ANN_SELECTED_NODE
 from ..base import Controller, SharedInformers
 from .controller import (ANN_DEFAULT_CLASS, ANN_DYNAMICALLY_PROVISIONED, ANN_STORAGE_PROVISIONER, CLAIM,
-                         CLASSES, PVS, VOLUME, claim_ref, watch_storage)
+                         CLASSES, PVCS, PVS, VOLUME, claim_ref, watch_storage)
 from .index import claim_class, storage_request
 from .reclaim import SIMULATE_EXIT_AFTER, delete_pod, delete_volume
 
@@ -216,8 +216,13 @@ class LocalPathProvisioner(Controller):
             return
         node = self.nodes.get(node_name)
         if node is None:
+            # Give the choice back to the scheduler (rescheduleProvisioning): without the
+            # annotation its binding attempt fails and the pod is scheduled again.
             self._failed(pvc, sc, f'nodes "{node_name}" not found')
-            raise RuntimeError(f"node {node_name} of claim {object_key(pvc)} not found")
+            await self.client.patch(PVCS, meta["namespace"], meta["name"],
+                                    {"metadata": {"annotations": {ANN_SELECTED_NODE: None},
+                                                  "resourceVersion": meta["resourceVersion"]}})
+            return
         self.recorder.event(pvc, "Normal", "Provisioning", "Provisioning",
                             f'External provisioner is provisioning volume for claim "{object_key(pvc)}"')
         root = node_path(await self._config(), node_name, self.default_root)
