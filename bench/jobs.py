@@ -158,7 +158,7 @@ def main() -> None:
                 print(f"     ratio Job (Complete) / raw:                          {t_job / t_raw:6.2f}")
         else:
             print(f"  2. raw: not done after {args.timeout:.0f} s")
-    except Exception as e:  # a benchmark reports, it does not fail
+    except Exception as e:  # noqa: BLE001 - a benchmark reports, it does not fail
         print(f"  benchmark stopped: {e!r}")
     finally:
         c.stop()

@@ -28,7 +28,7 @@ from __future__ import annotations
 import copy
 import logging
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -70,7 +70,7 @@ class Schedule:
                 tz = zone
                 text = text.strip()
         try:
-            self.zone = ZoneInfo(tz) if tz else timezone.utc
+            self.zone = ZoneInfo(tz) if tz else UTC
         except Exception as e:  # noqa: BLE001 - unknown or unloadable zone
             raise ScheduleError(f"provided bad location {tz}: {e}") from None
         self.every: float | None = None
@@ -175,7 +175,7 @@ def _go_rfc3339(t: float, zone) -> str:
 
 
 def _rfc1123z(t: float) -> str:
-    return datetime.fromtimestamp(int(t), timezone.utc).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    return datetime.fromtimestamp(int(t), UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
 
 
 def job_from_template(cj: dict, scheduled: float) -> dict:
@@ -184,7 +184,7 @@ def job_from_template(cj: dict, scheduled: float) -> dict:
     tmeta = tpl.get("metadata") or {}
     tz = (cj.get("spec") or {}).get("timeZone")
     annotations = dict(tmeta.get("annotations") or {})
-    annotations[SCHEDULED_TIMESTAMP] = _go_rfc3339(scheduled, ZoneInfo(tz) if tz else timezone.utc)
+    annotations[SCHEDULED_TIMESTAMP] = _go_rfc3339(scheduled, ZoneInfo(tz) if tz else UTC)
     meta = {"name": job_name(cj, scheduled), "namespace": cj["metadata"].get("namespace"),
             "annotations": annotations, "ownerReferences": [new_controller_ref(cj)]}
     if tmeta.get("labels"):

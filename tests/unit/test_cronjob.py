@@ -5,11 +5,16 @@ time zones and the @ macros. No Job controller runs, so the test decides when a 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pocketkube.clock import FakeClock
 from pocketkube.controllers.base import ControllerManager
-from pocketkube.controllers.cronjob import CronJobController, Schedule, ScheduleError, job_from_template
+from pocketkube.controllers.cronjob import (
+    CronJobController,
+    Schedule,
+    ScheduleError,
+    job_from_template,
+)
 from tests.unit.harness import ControllerEnv, run
 
 CRONJOBS = "cronjobs.batch"
@@ -158,7 +163,7 @@ def test_history_limits_keep_the_newest_finished_jobs(tmp_path):
             made = []
             for i in range(5):
                 name = f"cj-{minutes(FIRST_TICK) + i}"
-                await env.until(lambda: _has(env, name), 5, name)
+                await env.until(lambda name=name: _has(env, name), 5, name)
                 made.append(name)
                 await env.finish(name, "Failed" if i in (1, 3) else "Complete")
                 await env.tick(60)
@@ -253,7 +258,7 @@ def test_schedules_macros_and_time_zones():
     assert Schedule("@hourly").next(t) == 1_700_002_800.0               # 23:00
     assert Schedule("@every 90s").next(t) == t + 90
     seoul = Schedule("0 9 * * *", "Asia/Seoul").next(t)                 # 09:00 KST = 00:00 UTC
-    assert datetime.fromtimestamp(seoul, timezone.utc).isoformat() == "2023-11-15T00:00:00+00:00"
+    assert datetime.fromtimestamp(seoul, UTC).isoformat() == "2023-11-15T00:00:00+00:00"
     assert Schedule("TZ=Asia/Seoul 0 9 * * *").next(t) == seoul
     for bad in ("* * * *", "@sometimes", "61 * * * *", ""):
         try:

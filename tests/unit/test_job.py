@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 
+from pocketkube.clock import FakeClock
 from pocketkube.controllers.job import JobController
 from pocketkube.controllers.job import indexed_job_utils as ix
 from pocketkube.controllers.job.backoff_utils import BackoffRecord
 from pocketkube.controllers.job.pod_failure_policy import match_pod_failure_policy
 from pocketkube.controllers.job.success_policy import match_success_policy
 from pocketkube.controllers.ttlafterfinished import TTLAfterFinishedController
-from pocketkube.clock import FakeClock
 from tests.unit.harness import ControllerEnv, run
 
 JOBS = "jobs.batch"
@@ -129,13 +129,13 @@ def test_failed_pods_are_replaced_with_exponential_backoff_until_backoff_limit(t
                 await env.until(lambda: _running(env, "flaky", 1), 5, f"pod {n} running")
                 await _settle(env)   # let the simulated node arm the pod's exit timer
                 clock.advance(1)     # pod n fails
-                await env.until(lambda: _status(env, "flaky", failed=n), 5, f"failed {n}")
+                await env.until(lambda n=n: _status(env, "flaky", failed=n), 5, f"failed {n}")
                 # The replacement waits 10 s after the first failure, 20 s after the second.
                 clock.advance(wait - 1)
                 await _settle(env)
                 assert len(await env.pods("flaky")) == n
                 clock.advance(1.5)
-                await env.until(lambda: _pod_count(env, "flaky", n + 1), 5, f"pod {n + 1} after {wait} s")
+                await env.until(lambda n=n: _pod_count(env, "flaky", n + 1), 5, f"pod {n + 1} after {wait} s")
             await env.until(lambda: _running(env, "flaky", 1), 5, "third pod running")
             await _settle(env)
             clock.advance(1)   # third failure: 3 > backoffLimit 2
@@ -312,7 +312,7 @@ def test_pod_failure_policy_ignores_disruption_target(tmp_path):
             job = await env.job("evict")
             assert cond(job, "Failed") is None and not job["status"].get("failed")
             # A failure that does not match is counted and fails the Job.
-            new = [p for p in await env.pods("evict") if p["metadata"]["uid"] != pod["metadata"]["uid"]][0]
+            new = next(p for p in await env.pods("evict") if p["metadata"]["uid"] != pod["metadata"]["uid"])
             new["status"].update({"phase": "Failed", "containerStatuses": [
                 {"name": "c", "image": "busybox", "imageID": "", "ready": False, "restartCount": 0,
                  "state": {"terminated": {"exitCode": 1}}}]})
@@ -358,8 +358,8 @@ def test_backoff_limit_per_index_and_max_failed_indexes(tmp_path):
             first = await fail_index(1)
             env.clock.advance(11)   # the index's own back-off: 10 s
             await env.until(lambda: _pod_count(env, "perindex", 4), 5, "index 1 retried")
-            retry = [p for p in await env.pods("perindex") if p["metadata"]["uid"] != first["metadata"]["uid"]
-                     and p["metadata"]["annotations"][ix.COMPLETION_INDEX] == "1"][0]
+            retry = next(p for p in await env.pods("perindex") if p["metadata"]["uid"] != first["metadata"]["uid"]
+                         and p["metadata"]["annotations"][ix.COMPLETION_INDEX] == "1")
             assert retry["metadata"]["annotations"]["batch.kubernetes.io/job-index-failure-count"] == "1"
             await fail_index(1)
             await env.until(lambda: _status(env, "perindex", failedIndexes="1"), 5, "index 1 failed")

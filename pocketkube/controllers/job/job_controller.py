@@ -39,11 +39,34 @@ from ...client import STRATEGIC
 from ...client.informer import object_key
 from ...client.workqueue import WorkQueue, run_workers
 from ...clock import parse_rfc3339
-from ..base import Controller, Expectations, controller_ref, new_controller_ref, pod_from_template, split_key
-from ..podcontrol import NAMESPACE_TERMINATING_CAUSE, PodControl, has_status_cause, slow_start_batch
-from ..ranking import is_pod_active, is_pod_ready, is_pod_terminating, rank_pods_for_deletion
+from ..base import (
+    Controller,
+    Expectations,
+    controller_ref,
+    new_controller_ref,
+    pod_from_template,
+    split_key,
+)
+from ..podcontrol import (
+    NAMESPACE_TERMINATING_CAUSE,
+    PodControl,
+    has_status_cause,
+    slow_start_batch,
+)
+from ..ranking import (
+    is_pod_active,
+    is_pod_ready,
+    is_pod_terminating,
+    rank_pods_for_deletion,
+)
 from . import indexed_job_utils as ix
-from .backoff_utils import DEFAULT_BACKOFF, MAX_BACKOFF, BackoffStore, finished_time, remaining_for_failures
+from .backoff_utils import (
+    DEFAULT_BACKOFF,
+    MAX_BACKOFF,
+    BackoffStore,
+    finished_time,
+    remaining_for_failures,
+)
 from .pod_failure_policy import FAIL_INDEX, match_pod_failure_policy
 from .success_policy import REASON as SUCCESS_POLICY_REASON
 from .success_policy import match_success_policy
@@ -198,7 +221,7 @@ class JobController(Controller):
             self._orphan_task.cancel()
             try:
                 await self._orphan_task
-            except (asyncio.CancelledError, Exception):
+            except (asyncio.CancelledError, Exception):  # noqa: S110, BLE001 - stopping; failures were logged
                 pass
         await super().stop()
 
@@ -696,7 +719,6 @@ class JobController(Controller):
         """Per index, the last failed pod whose removal waits until its replacement exists, so the
         replacement can inherit its failure count."""
         job = ctx.job
-        completions = _spec(job).get("completions") or 0
         active = ix.indexes_of(ctx.active_pods)
         out: dict[int, dict] = {}
         for p in ctx.valid_pods(set(), lambda p: is_pod_failed(p, job)):
@@ -922,10 +944,11 @@ class JobController(Controller):
                     unc["succeeded"].append(uid)
             elif considered_failed or finished_failed:
                 i = ix.completion_index(pod)
-                if uid not in ctx.uncounted_failed and (not indexed or (i != ix.UNKNOWN and i < completions)):
-                    if policy is None or match_pod_failure_policy(policy, pod).count_failed:
-                        needs_flush = True
-                        unc["failed"].append(uid)
+                valid = not indexed or (i != ix.UNKNOWN and i < completions)
+                if uid not in ctx.uncounted_failed and valid and \
+                        (policy is None or match_pod_failure_policy(policy, pod).count_failed):
+                    needs_flush = True
+                    unc["failed"].append(uid)
             if len(new_indexes) + len(unc["succeeded"]) + len(unc["failed"]) >= MAX_UNCOUNTED_PODS:
                 reached_max = True
                 break
