@@ -843,9 +843,13 @@ class SimulatedNodes:
                 if e.code not in (404, 409):
                     raise
             return
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            # A terminal phase is final, whoever wrote it (the kubelet's status manager never
+            # moves a pod out of one): finished before we knew it, or failed by someone else.
+            if sim is not None:
+                self._forget(key, sim)
+            return
         if sim is None:
-            if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-                return  # finished before we got to know it
             sim = self._pods[key] = self._adopt(pod, node, key)
         now = self.clock.now()
         sim.advance(now)

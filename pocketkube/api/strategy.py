@@ -31,6 +31,10 @@ _EMPTY_STATUS: dict[str, dict[str, Any]] = {
     "services": {"loadBalancer": {}},
 }
 
+# apps/v1 carries the DaemonSet's internal spec.templateGeneration in this annotation; the
+# controller labels its pods with it (pod-template-generation).
+DS_TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
+
 # Kinds whose default delete propagation is Orphan (batch/v1 Job keeps its pods by default).
 ORPHAN_BY_DEFAULT = {"jobs"}
 
@@ -54,6 +58,26 @@ def prepare_for_create(res: Resource, obj: dict) -> None:
         obj["status"] = {"phase": "Active"}
     elif plural in ("persistentvolumes", "persistentvolumeclaims"):
         obj["status"] = {"phase": "Pending"}
+    if plural == "daemonsets":
+        _set_annotation(meta, DS_TEMPLATE_GENERATION, "1")
+
+
+def _set_annotation(meta: dict, key: str, value: str | None) -> None:
+    annotations = meta.get("annotations")
+    if value is None:
+        if isinstance(annotations, dict):
+            annotations.pop(key, None)
+        return
+    if not isinstance(annotations, dict):
+        annotations = meta["annotations"] = {}
+    annotations[key] = value
+
+
+def _template_generation(obj: dict) -> int:
+    try:
+        return int(((obj.get("metadata") or {}).get("annotations") or {}).get(DS_TEMPLATE_GENERATION, 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def prepare_for_update(res: Resource, new: dict, old: dict) -> None:
@@ -73,6 +97,11 @@ def prepare_for_update(res: Resource, new: dict, old: dict) -> None:
             meta["generation"] = old_gen + 1
     else:
         meta.pop("generation", None)
+    if res.plural == "daemonsets":
+        gen = _template_generation(old)
+        if (new.get("spec") or {}).get("template") != (old.get("spec") or {}).get("template"):
+            gen += 1
+        _set_annotation(meta, DS_TEMPLATE_GENERATION, str(gen) if gen else None)
 
 
 def spec_changed(res: Resource, new: dict, old: dict) -> bool:

@@ -157,3 +157,25 @@ def test_dry_run_writes_nothing(tmp_path):
         with pytest.raises(ApiError):
             await api.get(DEPLOY, "default", "d")
     run(tmp_path, body)
+
+
+def test_daemonset_template_generation_annotation(tmp_path):
+    """apps/v1 shows the internal spec.templateGeneration as an annotation: 1 on create (whatever
+    the client sent), +1 when the template changes, kept through other changes."""
+    ds_res = lookup("apps", "v1", "daemonsets")
+    key = "deprecated.daemonset.template.generation"
+
+    async def body(api):
+        ds = {"apiVersion": "apps/v1", "kind": "DaemonSet",
+              "metadata": {"name": "ds", "annotations": {key: "7"}},
+              "spec": {"selector": {"matchLabels": {"a": "1"}},
+                       "template": {"metadata": {"labels": {"a": "1"}}, "spec": POD["spec"]}}}
+        obj = (await api.create(ds_res, "default", ds)).obj
+        assert obj["metadata"]["annotations"][key] == "1"
+        patch = b'{"spec":{"minReadySeconds":5}}'
+        obj = (await api.patch(ds_res, "default", "ds", "application/merge-patch+json", patch)).obj
+        assert obj["metadata"]["annotations"][key] == "1" and obj["metadata"]["generation"] == 2
+        patch = b'{"spec":{"template":{"metadata":{"labels":{"b":"2"}}}}}'
+        obj = (await api.patch(ds_res, "default", "ds", "application/merge-patch+json", patch)).obj
+        assert obj["metadata"]["annotations"][key] == "2" and obj["metadata"]["generation"] == 3
+    run(tmp_path, body)

@@ -145,10 +145,11 @@ def test_one_pod_per_node_named_labelled_pinned_with_daemon_tolerations(tmp_path
             created = await env.events("SuccessfulCreate")
             assert len(created) == 3 and all(e["message"].startswith("Created pod: fluent-") for e in created)
             assert created[0]["source"]["component"] == "daemonset-controller"
-            # A plain DaemonSet (no template-generation annotation) gets no network toleration.
+            # The API keeps the template generation (1 on create); a pod without hostNetwork gets
+            # no network toleration.
             await env.c.create(DS, "default", ds_manifest("plain"))
             pods = await env.running_on("plain", 3)
-            assert all(util.TEMPLATE_GENERATION_LABEL not in p["metadata"]["labels"] for p in pods)
+            assert all(p["metadata"]["labels"][util.TEMPLATE_GENERATION_LABEL] == "1" for p in pods)
             assert all(t["key"] != "node.kubernetes.io/network-unavailable" for t in pods[0]["spec"]["tolerations"])
     run(main())
 
