@@ -451,3 +451,17 @@ def test_work_queue_job_without_completions_ends_when_one_succeeded_and_none_is_
             job = await env.wait_condition("queue", "Complete")
             assert job["status"]["succeeded"] == 3 and job["spec"].get("completions") is None
     run(main())
+
+
+def test_foreground_and_background_deletion_release_the_tracking_finalizers(tmp_path):
+    from pocketkube.controllers.garbagecollector import GarbageCollector
+
+    async def main():
+        async with Env(tmp_path, controllers=(JobController, GarbageCollector)) as env:
+            for name, policy in (("fg", "Foreground"), ("bg", "Background")):
+                await env.c.create(JOBS, "default", job_manifest(name, completions=4, parallelism=2))
+                await env.until(lambda name=name: _running(env, name, 2), 5, f"{name}: 2 running")
+                await env.c.delete(JOBS, "default", name, propagation_policy=policy)
+                await env.until(lambda name=name: _gone(env, name), 10, f"{name}: Job deleted")
+                await env.until(lambda name=name: _pod_count(env, name, 0), 10, f"{name}: pods deleted")
+    run(main())
