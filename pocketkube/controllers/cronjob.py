@@ -421,7 +421,13 @@ class CronJobController(Controller):
             created = await self.client.get(JOBS, ns, name)
             ref = controller_ref(created)
             if ref is None or ref.get("uid") != meta["uid"] or _in_active(cj, created["metadata"]["uid"]):
-                return None, changed
+                # Someone else's Job, or ours already recorded: nothing to add; keep ticking.
+                return next_schedule_delay(cj, now, sched), changed
+            if is_job_finished(created):
+                # Two ticks in one minute share a name (@every 10s): the Job already ran and is
+                # seen completed; recording it as active again would only report it again.
+                status["lastScheduleTime"] = self.clock.rfc3339(scheduled)
+                return next_schedule_delay(cj, now, sched), True
         status.setdefault("active", []).append(_job_ref(created))
         status["lastScheduleTime"] = self.clock.rfc3339(scheduled)
         return next_schedule_delay(cj, now, sched), True

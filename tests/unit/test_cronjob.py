@@ -301,3 +301,22 @@ def test_missing_active_job_is_dropped(tmp_path):
                 return not (await env.cj())["status"].get("active")
             await env.until(inactive, 5, "active list emptied")
     run(main())
+
+
+def test_every_seconds_schedule_makes_one_job_per_minute_and_reports_it_once(tmp_path):
+    async def main():
+        async with Env(tmp_path) as env:
+            await env.c.create(CRONJOBS, "default", cronjob(schedule="@every 10s"))
+            await env.tick(10.2)   # 22:13:30
+            first = f"cj-{minutes(START)}"
+            await env.names_become(first)
+            await env.finish(first)
+            for _ in range(2):     # 22:13:40, 22:13:50: same minute, same name
+                await env.tick(10)
+            await env.until(lambda: env.events("SawCompletedJob"), 5, "SawCompletedJob")
+            await settle()
+            assert len(await env.events("SawCompletedJob")) == 1
+            assert await env.job_names() == [first]
+            await env.tick(10)     # 22:14:00: a new minute, a new Job
+            await env.names_become(first, f"cj-{minutes(START) + 1}")
+    run(main())
