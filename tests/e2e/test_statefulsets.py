@@ -16,6 +16,7 @@ mounted directory instead, and the test says so.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -221,7 +222,7 @@ def test_canary_and_phased_rolling_updates_with_partition(sim, sns):
                             (0, ["nginx:1.16", "nginx:1.16", "nginx:1.16"])):
         c.kubectl("-n", ns, "patch", "statefulset", "ss", "-p",
                   json.dumps({"spec": {"updateStrategy": {"rollingUpdate": {"partition": partition}}}}))
-        wait_until(lambda: [images(c, ns, "ss").get(f"ss-{i}") for i in range(3)] == want, 30,
+        wait_until(lambda want=want: [images(c, ns, "ss").get(f"ss-{i}") for i in range(3)] == want, 30,
                    message=f"partition {partition}")
     wait_until(lambda: sts_status(c, ns, "ss").get("currentRevision") == rev2, 30, message="update complete")
 
@@ -359,7 +360,7 @@ def test_seed_s1_to_s5(cluster, tmp_path):
     wait_until(lambda: len(ready()) == 3, 90, message="3 st-nginx pods ready")
     ps = pods_nginx()
     assert [p["metadata"]["name"] for p in ps] == ["st-nginx-0", "st-nginx-1", "st-nginx-2"]
-    for prev, nxt in zip(ps, ps[1:]):
+    for prev, nxt in itertools.pairwise(ps):
         ready_at = next(x["lastTransitionTime"] for x in prev["status"]["conditions"] if x["type"] == "Ready")
         assert nxt["metadata"]["creationTimestamp"] >= ready_at, "created only after the previous one was ready"
     events = json.loads(k("get", "events", "-o", "json", "--field-selector",

@@ -9,12 +9,13 @@ decides which pod is Running and Ready and when, and ordering can be checked ste
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
+from pocketkube.api.errors import ApiError
 from pocketkube.client import STRATEGIC
 from pocketkube.controllers.garbagecollector import GarbageCollector
 from pocketkube.controllers.history import CONTROLLER_REVISIONS, HASH_LABEL
-from pocketkube.controllers.statefulset import StatefulSetController
-from pocketkube.controllers.statefulset import utils
+from pocketkube.controllers.statefulset import StatefulSetController, utils
 from tests.unit.harness import ControllerEnv, run
 
 STS = "statefulsets.apps"
@@ -54,10 +55,8 @@ class Env(ControllerEnv):
 
     async def __aexit__(self, *exc):
         self._kubelet.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._kubelet
-        except (asyncio.CancelledError, Exception):
-            pass
         await super().__aexit__(*exc)
 
     async def _watch(self):
@@ -97,8 +96,9 @@ class Env(ControllerEnv):
              "lastTransitionTime": self.clock.rfc3339()}]}
         try:
             await self.c.update_status("pods", "default", pod)
-        except Exception:
-            pass
+        except ApiError as e:
+            if e.code not in (404, 409):   # gone, or changed meanwhile: the next event retries
+                raise
 
     async def pods(self, prefix="web"):
         items = (await self.c.list("pods", "default"))["items"]
@@ -222,7 +222,7 @@ def test_scale_down_highest_first_waiting_for_each_to_terminate(tmp_path):
                 assert await env.until(terminating, message=f"{name} terminating") == [name]
                 await env.c.patch("pods", "default", name, {"metadata": {"finalizers": None}}, STRATEGIC)
 
-                async def gone():
+                async def gone(name=name):
                     return await env.get_or_none("pods", "default", name) is None
                 await env.until(gone, message=f"{name} gone")
             await env.wait_status(replicas=0, readyReplicas=0)
