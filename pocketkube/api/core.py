@@ -33,6 +33,9 @@ MAX_BODY = 3 * 1024 * 1024
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 NAMESPACES = lookup("", "v1", "namespaces")
 PODS = lookup("", "v1", "pods")
+STORAGE_CLASSES = lookup("storage.k8s.io", "v1", "storageclasses")
+_DEFAULT_CLASS_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class",
+                              "storageclass.beta.kubernetes.io/is-default-class")
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -135,6 +138,31 @@ class Api:
                             "causes": [{"reason": "NamespaceTerminating",
                                         "message": f"namespace {ns} is being terminated",
                                         "field": "metadata.namespace"}]})
+
+    async def _admit(self, res: Resource, obj: dict) -> None:
+        """The DefaultStorageClass admission plugin of a default kube-apiserver: a claim naming
+        no class gets the default one at once, so the scheduler never sees it classless.
+        (The protection finalizers, which upstream admits here too, are added by the storage
+        protection controller once a claim is bound.)"""
+        if res.plural == "persistentvolumeclaims":
+            spec = obj.get("spec")
+            if isinstance(spec, dict) and "storageClassName" not in spec:
+                default = await self._default_storage_class()
+                if default:
+                    spec["storageClassName"] = default
+
+    async def _default_storage_class(self) -> str | None:
+        """The newest class marked default (upstream's choice when several are)."""
+        kvs, _, _ = await self.store.list(STORAGE_CLASSES.list_prefix(None))
+        best: tuple[str, str] | None = None
+        for kv in kvs:
+            meta = _meta(orjson.loads(kv.value))
+            ann = meta.get("annotations") or {}
+            if any(ann.get(a) == "true" for a in _DEFAULT_CLASS_ANNOTATIONS):
+                cand = (meta.get("creationTimestamp") or "", meta.get("name") or "")
+                if best is None or cand > best:
+                    best = cand
+        return best[1] if best else None
 
     def _check_type(self, res: Resource, obj: Any, subresource_kind: tuple[str, str] | None = None) -> dict:
         """The body must be an object of this kind (or of the subresource's kind)."""
@@ -282,6 +310,7 @@ class Api:
         meta["creationTimestamp"] = self.clock.rfc3339()
         generate = bool(meta.get("generateName")) and not meta.get("name")
         strategy.prepare_for_create(res, obj)
+        await self._admit(res, obj)
         # Some defaults use the name (Job and Namespace labels): name first, then default.
         template = objects.deep_copy(obj) if generate else obj
         for attempt in range(8):

@@ -111,12 +111,23 @@ def spec_changed(res: Resource, new: dict, old: dict) -> bool:
     return new.get("spec") != old.get("spec")
 
 
-_STATUS_META_KEPT = ("labels", "annotations", "finalizers", "ownerReferences", "deletionTimestamp",
-                     "deletionGracePeriodSeconds", "generation")
+# What a status write may not change in metadata, per kind, as each upstream status strategy's
+# PrepareForUpdate resets it (apps' and batch's keep annotation changes, which conformance
+# checks; pods' keep their owner references, which old kubelets used to corrupt).
+_STATUS_META_ALWAYS = ("deletionTimestamp", "deletionGracePeriodSeconds", "generation")
+_STATUS_META_RESET = {
+    "deployments": ("labels",),
+    "replicasets": ("labels",),
+    "statefulsets": ("labels",),
+    "pods": ("ownerReferences",),
+}
+# Kinds without a specific rule reset everything, as ResetObjectMetaForStatus does.
+_STATUS_META_ALL = ("labels", "annotations", "finalizers", "ownerReferences")
+_STATUS_SPEC_ONLY = {"daemonsets", "jobs", "cronjobs"}
 
 
 def prepare_for_status_update(res: Resource, new: dict, old: dict) -> None:
-    """Status subresource: only .status changes; spec and metadata come from the stored object."""
+    """Status subresource: only .status changes (and, for some kinds, some metadata)."""
     for k, v in old.items():
         if k not in ("status", "metadata"):
             new[k] = v
@@ -125,7 +136,13 @@ def prepare_for_status_update(res: Resource, new: dict, old: dict) -> None:
             del new[k]
     meta = new.setdefault("metadata", {})
     old_meta = old.get("metadata") or {}
-    for k in _STATUS_META_KEPT:
+    if res.plural in _STATUS_META_RESET:
+        reset = _STATUS_META_ALWAYS + _STATUS_META_RESET[res.plural]
+    elif res.plural in _STATUS_SPEC_ONLY:
+        reset = _STATUS_META_ALWAYS
+    else:
+        reset = _STATUS_META_ALWAYS + _STATUS_META_ALL
+    for k in reset:
         if k in old_meta:
             meta[k] = old_meta[k]
         else:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import random
 import socket
 
 from ..api.errors import ApiError
@@ -82,7 +83,11 @@ class EventRecorder:
                 await self._write(*item)
             except asyncio.CancelledError:
                 raise
-            except Exception as e:  # an event is best effort, as upstream's broadcaster
+            except ApiError as e:  # an event is best effort, as upstream's broadcaster...
+                # ...but a rejected one is a bug in its reporter: say so.
+                log.log(logging.WARNING if e.code == 422 else logging.DEBUG, "writing event %s failed: %s",
+                        item[2], e)
+            except Exception as e:
                 log.debug("writing event failed: %r", e)
             finally:
                 self._queue.task_done()
@@ -102,8 +107,26 @@ class EventRecorder:
                 if e.code != 404:
                     raise
                 del self._seen[key]
-        name = self._name(ref["name"])
-        body = {
+        for attempt in range(4):
+            name = self._name(ref["name"])
+            try:
+                await self.client.create("events", ns, self._body(ref, ns, name, type_, reason, action, message, now))
+                break
+            except ApiError as e:
+                # Another recorder named an event for the same object in the same nanosecond
+                # (a frozen test clock, two components in one process): take a later name.
+                if e.code != 409 or attempt == 3:
+                    raise
+                self._last_ns += random.randint(1, 1 << 20)
+        if type_ == "Warning":
+            # Only failures repeat; remembering successes would just fill the table.
+            self._seen[key] = [ns, name, 1]
+            while len(self._seen) > _MAX_REMEMBERED:
+                self._seen.popitem(last=False)
+
+    def _body(self, ref: dict, ns: str, name: str, type_: str, reason: str, action: str, message: str,
+              now: str) -> dict:
+        return {
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"name": name, "namespace": ns},
             "involvedObject": ref,
@@ -113,9 +136,3 @@ class EventRecorder:
             "eventTime": self.clock.rfc3339_micro(), "action": action,
             "reportingComponent": self.component, "reportingInstance": self.instance,
         }
-        await self.client.create("events", ns, body)
-        if type_ == "Warning":
-            # Only failures repeat; remembering successes would just fill the table.
-            self._seen[key] = [ns, name, 1]
-            while len(self._seen) > _MAX_REMEMBERED:
-                self._seen.popitem(last=False)

@@ -246,8 +246,6 @@ def test_conformance_apply_changes_to_a_job_status(sim_cluster, sim_ns):
     assert got.status.start_time.strftime("%Y-%m-%d") == "2024-01-03" and got.status.active == 1
 
 
-@pytest.mark.xfail(strict=True, reason="pocketkube/api/strategy.py resets metadata on every status write; upstream's "
-                                       "jobStatusStrategy keeps annotations patched through jobs/status")
 def test_conformance_job_status_patch_keeps_annotation(sim_cluster, sim_ns):
     from kubernetes import client
     c, ns = sim_cluster, sim_ns

@@ -179,3 +179,24 @@ def test_daemonset_template_generation_annotation(tmp_path):
         obj = (await api.patch(ds_res, "default", "ds", "application/merge-patch+json", patch)).obj
         assert obj["metadata"]["annotations"][key] == "2" and obj["metadata"]["generation"] == 3
     run(tmp_path, body)
+
+
+def test_claims_without_a_class_get_the_newest_default_one(tmp_path):
+    """DefaultStorageClass admission: only a claim that names no class; "" stays "" (no class)."""
+    sc_res, pvc_res = lookup("storage.k8s.io", "v1", "storageclasses"), lookup("", "v1", "persistentvolumeclaims")
+
+    def pvc(name, **spec):
+        return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}, **spec}}
+
+    async def body(api):
+        assert "storageClassName" not in (await api.create(pvc_res, "default", pvc("before"))).obj["spec"]
+        for name, default in (("slow", "false"), ("fast", "true")):
+            await api.create(sc_res, "", {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                                          "metadata": {"name": name, "annotations": {
+                                              "storageclass.kubernetes.io/is-default-class": default}},
+                                          "provisioner": "example.com/p"})
+        assert (await api.create(pvc_res, "default", pvc("a"))).obj["spec"]["storageClassName"] == "fast"
+        assert (await api.create(pvc_res, "default", pvc("b", storageClassName=""))).obj["spec"]["storageClassName"] == ""
+        assert (await api.create(pvc_res, "default", pvc("c", storageClassName="slow"))).obj["spec"]["storageClassName"] == "slow"
+    run(tmp_path, body)
