@@ -312,6 +312,18 @@ class _Pod:
             clean = all(c.terminated is not None and c.terminated[0] == 0 for c in self.containers)
             self.terminal = "Succeeded" if clean else "Failed"
 
+    def kill(self, now: float, code: int = 143) -> None:
+        """Stopped for a graceful deletion: running containers end as SIGTERM leaves them."""
+        if self.terminal:
+            return
+        for c in self.containers:
+            if c.running_since is not None:
+                c.terminated = (code, c.running_since, now)
+                c.running_since = None
+            c.restart_at = None
+        clean = all(c.terminated is not None and c.terminated[0] == 0 for c in self.containers)
+        self.terminal = "Succeeded" if clean else "Failed"
+
     def next_due(self) -> float | None:
         if self.terminal:
             return None
@@ -834,7 +846,21 @@ class SimulatedNodes:
         meta = pod["metadata"]
         if meta.get("deletionTimestamp"):
             # Graceful deletion: nothing runs, so the containers are gone at once; finish the
-            # deletion as kubelet does once they have stopped.
+            # deletion as kubelet does once they have stopped. Like the kubelet, post the
+            # terminal phase first when finalizers keep the pod visible afterwards (a Job's
+            # tracking finalizer: the Job counts the pod as failed); without finalizers the
+            # object goes at once and that write would only cost time.
+            if sim is not None and meta.get("finalizers"):
+                sim.kill(self.clock.now())
+                status = pod_status(pod, sim, self.clock.now(), self.clock)
+                if _signature(status) != _signature(pod.get("status") or {}):
+                    try:
+                        await self._write_status(pod, status)
+                    except ApiError as e:
+                        if e.code != 409:
+                            raise
+                        return  # a newer copy is on its way: sync again from it
+                sim.release_ip()
             try:
                 await self.client.delete("pods", meta.get("namespace"), meta["name"], grace_period_seconds=0,
                                          preconditions={"uid": meta["uid"]})

@@ -270,6 +270,30 @@ def test_graceful_deletion_finishes_promptly(tmp_path):
     run(main())
 
 
+def test_deleted_pod_held_by_a_finalizer_ends_in_a_terminal_phase(tmp_path):
+    """As the kubelet: a deleted pod that finalizers keep around shows how it ended."""
+    async def main():
+        async with Env(tmp_path, FakeClock()) as env:
+            await env.nodes(1)
+            await env.pod("held", "sim-0")
+            await env.c.patch("pods", "default", "held", {"metadata": {"finalizers": ["example.com/hold"]}})
+            await until(lambda: _is(env.phase("held"), "Running"), message="Running")
+            await env.c.delete("pods", "default", "held")
+            await until(lambda: _is(env.phase("held"), "Failed"), message="Failed")
+            term = (await env.container("held"))["state"]["terminated"]
+            assert term["exitCode"] == 143 and term["reason"] == "Error"
+            await env.c.patch("pods", "default", "held", {"metadata": {"finalizers": None}})
+
+            async def absent():
+                try:
+                    await env.get_pod("held")
+                    return False
+                except Exception:
+                    return True
+            await until(absent, message="pod removed once its finalizer is")
+    run(main())
+
+
 def test_node_marked_unknown_is_posted_ready_again(tmp_path):
     async def main():
         async with Env(tmp_path, FakeClock()) as env:
