@@ -32,9 +32,20 @@ def new_uid() -> str:
     return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
 
+# ObjectMeta fields Go omits when empty (omitempty): a client that removes the last finalizer
+# or label must see the field gone, as from a real apiserver, not an empty list or map.
+_OMIT_EMPTY = ("finalizers", "ownerReferences", "labels", "annotations", "managedFields")
+
+
 def encode(obj: dict) -> bytes:
+    """Bytes to store: without resourceVersion (the store's revision), empty metadata omitted."""
     meta = obj.get("metadata")
-    rv = meta.pop("resourceVersion", None) if isinstance(meta, dict) else None
+    rv = None
+    if isinstance(meta, dict):
+        rv = meta.pop("resourceVersion", None)
+        for k in _OMIT_EMPTY:
+            if k in meta and not meta[k] and isinstance(meta[k], (list, dict)):
+                del meta[k]
     try:
         return orjson.dumps(obj)
     finally:

@@ -200,3 +200,16 @@ def test_claims_without_a_class_get_the_newest_default_one(tmp_path):
         assert (await api.create(pvc_res, "default", pvc("b", storageClassName=""))).obj["spec"]["storageClassName"] == ""
         assert (await api.create(pvc_res, "default", pvc("c", storageClassName="slow"))).obj["spec"]["storageClassName"] == "slow"
     run(tmp_path, body)
+
+
+def test_empty_metadata_lists_and_maps_are_omitted_as_go_does(tmp_path):
+    async def body(api):
+        cm = {"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": "c", "finalizers": ["example.com/x"], "labels": {}}}
+        obj = (await api.create(CM, "default", cm)).obj
+        assert "labels" not in obj["metadata"] and obj["metadata"]["finalizers"] == ["example.com/x"]
+        obj = (await api.patch(CM, "default", "c", "application/json-patch+json",
+                               b'[{"op":"remove","path":"/metadata/finalizers/0"}]')).obj
+        assert "finalizers" not in obj["metadata"]
+        assert "finalizers" not in (await api.get(CM, "default", "c"))["metadata"]
+    run(tmp_path, body)
