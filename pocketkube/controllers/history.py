@@ -13,7 +13,9 @@ upstream's `pkg/controller/history` (controller_history.go):
   `rand.SafeEncodeString`. The raw bytes are `data` as Go's `json.Marshal` writes a map: compact,
   keys sorted, `<`, `>` and `&` escaped;
 * `data` is what `kubectl rollout undo` sends back as a strategic merge patch:
-  `{"spec":{"template":{...,"$patch":"replace"}}}` (`template_patch`);
+  `{"spec":{"template":{...,"$patch":"replace"}}}` (`template_patch`), rendered as Go renders the
+  typed template (keys sorted, containers' `resources: {}`), byte for byte what kubectl 1.37
+  computes from the live object when it checks whether a rollback would change anything;
 * revisions are numbered from 1; going back to an earlier template does not create a new
   revision but renumbers the old one to the next number (`History.update_revision`);
 * a name collision with different data raises the owner's `status.collisionCount` and retries
@@ -84,13 +86,42 @@ def revision_name(prefix: str, hash_: str) -> str:
     return f"{prefix[:MAX_PREFIX]}-{hash_}"
 
 
+def _sorted(value):
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+def _as_go_renders(template: dict) -> dict:
+    """The template as Go's json.Marshal writes a typed PodTemplateSpec (Kubernetes >= 1.35):
+    struct fields that omitempty cannot drop are always there, i.e. `metadata` and every
+    container's `resources` ({}); the empty creationTimestamp is left out (omitzero)."""
+    tpl = copy.deepcopy(template or {})
+    tpl.setdefault("metadata", {})
+    spec = tpl.get("spec")
+    if isinstance(spec, dict):
+        for field in ("initContainers", "containers", "ephemeralContainers"):
+            for c in spec.get(field) or ():
+                if isinstance(c, dict):
+                    c.setdefault("resources", {})
+    return tpl
+
+
 def template_patch(template: dict) -> dict:
-    """The data of a revision of `template`: a strategic merge patch replacing spec.template."""
-    return {"spec": {"template": {**copy.deepcopy(template or {}), "$patch": "replace"}}}
+    """The data of a revision of `template`: a strategic merge patch replacing spec.template.
+
+    Rendered as upstream's controllers and kubectl render it (getPatch / getStatefulSetPatch /
+    getDaemonSetPatch: the typed object marshalled by Go, then its template as a sorted map), so
+    that `kubectl rollout undo --to-revision=N` recognises a revision equal to the live template
+    ("skipped rollback") and the same template hashes to the same revision name as upstream's.
+    """
+    return _sorted({"spec": {"template": {**_as_go_renders(template), "$patch": "replace"}}})
 
 
 def template_of(revision: dict) -> dict:
-    """The pod template a revision restores (its patch applied to any owner)."""
+    """The pod template a revision restores (its patch applied to any owner), as rendered."""
     tpl = dict((((revision.get("data") or {}).get("spec") or {}).get("template")) or {})
     tpl.pop("$patch", None)
     return copy.deepcopy(tpl)

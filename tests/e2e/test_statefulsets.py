@@ -189,6 +189,9 @@ def test_rolling_update_rollout_history_and_undo(sim, sns):
         sorted([(st2["updateRevision"], 2), (st1["currentRevision"], 3)])
     hist = c.kubectl("-n", ns, "rollout", "history", "statefulset/web").stdout
     assert [ln.split()[0] for ln in hist.splitlines()[2:] if ln.strip()] == ["2", "3"]
+    # The revision's data is byte for byte what kubectl computes from the live template.
+    assert "skipped rollback (current template already matches revision 3)" in \
+        c.kubectl("-n", ns, "rollout", "undo", "statefulset/web", "--to-revision=3").stdout
     events = c.kubectl_json("-n", ns, "get", "events", "--field-selector", "involvedObject.kind=StatefulSet")["items"]
     msgs = {e["message"] for e in events}
     assert "create Pod web-0 in StatefulSet web successful" in msgs

@@ -55,11 +55,19 @@ def test_hash_uses_collision_count_and_safe_alphabet():
 
 
 def test_template_patch_shape_and_template_of():
-    tpl = {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}
+    tpl = {"spec": {"containers": [{"name": "c", "image": "i"}]}, "metadata": {"labels": {"a": "b"}}}
     data = template_patch(tpl)
-    assert data == {"spec": {"template": {**tpl, "$patch": "replace"}}}
-    assert template_of({"data": data}) == tpl
-    assert "$patch" not in tpl
+    # As Go marshals a typed PodTemplateSpec: resources {}, keys sorted.
+    rendered = {"metadata": {"labels": {"a": "b"}},
+                "spec": {"containers": [{"image": "i", "name": "c", "resources": {}}]}}
+    assert data == {"spec": {"template": {**rendered, "$patch": "replace"}}}
+    assert list(data["spec"]["template"]) == ["$patch", "metadata", "spec"]
+    assert list(data["spec"]["template"]["spec"]["containers"][0]) == ["image", "name", "resources"]
+    assert raw_data(data) == (b'{"spec":{"template":{"$patch":"replace","metadata":{"labels":{"a":"b"}},'
+                              b'"spec":{"containers":[{"image":"i","name":"c","resources":{}}]}}}}')
+    assert template_of({"data": data}) == rendered
+    assert template_patch(template_of({"data": data})) == data   # idempotent
+    assert "$patch" not in tpl and "resources" not in tpl["spec"]["containers"][0]
 
 
 def test_new_revision_equal_sort_next():
@@ -140,7 +148,9 @@ def test_history_against_the_api(tmp_path):
                                   {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "nginx:2"}]},
                                                          "metadata": {"annotations": {"x": "y"}}}}}, STRATEGIC)
                 undone = await env.c.patch(STS, "default", "web", created["data"], STRATEGIC)
-                assert undone["spec"]["template"] == sts["spec"]["template"]
+                assert template_patch(undone["spec"]["template"]) == created["data"]
+                assert undone["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.14"
+                assert "annotations" not in undone["spec"]["template"]["metadata"]
             finally:
                 await informers.stop()
     run(main())
