@@ -31,7 +31,7 @@ from .backoff import Backoff
 from .events import EventRecorder
 from .logs import choose_run, pick_container, run_log_path, since_from, stream
 from .machine import Machine, internal_ip
-from .node import NodeManager
+from .node import LOCAL_PATH_DIR_ANNOTATION, NodeManager
 from .podstatus import container_status, merge_status, pod_status
 from .tasks import cancel_and_wait, stop_informer
 from .worker import PodWorker, pod_dir
@@ -91,7 +91,10 @@ class Agent:
         self.node_manager = NodeManager(
             self.client, self.node_name, self.clock, machine, self.recorder, address=self.host_ip,
             port=self.log_port, runtime_version=f"pocketkube-{getattr(self.runtime, 'name', 'process')}://{VERSION}",
-            kubelet_version=kubelet_version(), labels=self.labels, pod_cidr=getattr(self.runtime, "node_cidr", None))
+            kubelet_version=kubelet_version(), labels=self.labels, pod_cidr=getattr(self.runtime, "node_cidr", None),
+            # Where this node keeps local-path volumes: the provisioner reads it from the Node,
+            # so every machine uses its own data directory.
+            annotations={LOCAL_PATH_DIR_ANNOTATION: os.path.join(self.state_dir, "storage")})
         await self.node_manager.start()
         self._status_queue = WorkQueue("pod-status", self.clock)
         self._informer = Informer(self.client, "pods", field_selector=f"spec.nodeName={self.node_name}")

@@ -47,10 +47,15 @@ def node_labels(name: str, machine: Machine, extra: dict | None) -> dict:
     return labels
 
 
+# The directory where this node keeps local-path volumes (the local-path provisioner reads it,
+# so that each machine's volumes live under its own data directory).
+LOCAL_PATH_DIR_ANNOTATION = "pocketkube.dev/local-path-dir"
+
+
 class NodeManager:
     def __init__(self, client: Client, name: str, clock: Clock, machine: Machine, recorder: EventRecorder, *,
                  address: str, port: int, runtime_version: str, kubelet_version: str,
-                 labels: dict | None = None, pod_cidr: str | None = None,
+                 labels: dict | None = None, pod_cidr: str | None = None, annotations: dict | None = None,
                  renew_interval: float = RENEW_INTERVAL, status_interval: float = STATUS_UPDATE_INTERVAL,
                  report_interval: float = STATUS_REPORT_INTERVAL):
         self.client = client
@@ -64,6 +69,7 @@ class NodeManager:
         self.kubelet_version = kubelet_version
         self.labels = node_labels(name, machine, labels)
         self.pod_cidr = pod_cidr
+        self.annotations = {"volumes.kubernetes.io/controller-managed-attach-detach": "true", **(annotations or {})}
         self.renew_interval = renew_interval
         self.status_interval = status_interval
         self.report_interval = report_interval
@@ -109,7 +115,7 @@ class NodeManager:
             spec = {"podCIDR": self.pod_cidr, "podCIDRs": [self.pod_cidr]}
         return {"apiVersion": "v1", "kind": "Node",
                 "metadata": {"name": self.name, "labels": dict(self.labels),
-                             "annotations": {"volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
+                             "annotations": dict(self.annotations)},
                 "spec": spec, "status": self._status(None)}
 
     def _transition_events(self, previous: list | None) -> None:

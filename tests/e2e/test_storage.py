@@ -59,6 +59,9 @@ def test_local_path_claim_is_provisioned_on_the_pods_node(cluster, ns):
     path = pv["spec"]["hostPath"]["path"]
     assert path == os.path.join(cluster.data_dir, "node", "storage",
                                 f"{pv['metadata']['name']}_{ns}_data")
+    # The node names its own storage directory (an agent on another machine names its own).
+    annotations = cluster.kubectl_json("get", "node", node)["metadata"]["annotations"]
+    assert annotations["pocketkube.dev/local-path-dir"] == os.path.join(cluster.data_dir, "node", "storage")
     assert pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == [node]
     target = os.path.join(path, "hello.txt")
 

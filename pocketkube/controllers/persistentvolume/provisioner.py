@@ -25,12 +25,11 @@ volume whose node no longer exists is deleted without cleaning up (nothing could
 
 Where the storage directory is: as in k3s, the ConfigMap `kube-system/local-path-config`
 (`config.json` with `nodePathMap`: a list of `{"node": <name or DEFAULT_PATH_FOR_NON_LISTED_NODES>,
-"paths": [...]}`) says, per node; without an entry the directory is `<data dir>/node/storage`,
-the control plane's node state directory (`pocketkube up --data-dir`), which this process can
-name when it runs beside the store. Agents on other machines keep their state elsewhere
-(`<data dir>/agent-<name>`), so clusters with agents list their nodes in that ConfigMap; an
-unlisted agent node gets the same path as the control plane's (the kubelet creates it), which
-is k3s's assumption of one data directory on every node.
+"paths": [...]}`) says, per node, when it exists. Otherwise each pocketkube node names its own
+directory in the annotation `pocketkube.dev/local-path-dir` (`<its state dir>/storage`: on
+another machine, under that agent's data directory); nodes without it (simulated ones) use
+`<data dir>/node/storage`, the control plane's node state directory, which this process can
+name when it runs beside the store.
 """
 
 from __future__ import annotations
@@ -49,6 +48,7 @@ from ...scheduler.volumes import ANN_SELECTED_NODE
 from ..base import Controller, SharedInformers
 from .controller import (ANN_DEFAULT_CLASS, ANN_DYNAMICALLY_PROVISIONED, ANN_STORAGE_PROVISIONER, CLAIM,
                          CLASSES, PVCS, PVS, VOLUME, claim_ref, watch_storage)
+from ...agent.node import LOCAL_PATH_DIR_ANNOTATION
 from .index import claim_class, storage_request
 from .reclaim import SIMULATE_EXIT_AFTER, delete_pod, delete_volume
 
@@ -225,7 +225,8 @@ class LocalPathProvisioner(Controller):
             return
         self.recorder.event(pvc, "Normal", "Provisioning", "Provisioning",
                             f'External provisioner is provisioning volume for claim "{object_key(pvc)}"')
-        root = node_path(await self._config(), node_name, self.default_root)
+        own = ((node.get("metadata") or {}).get("annotations") or {}).get(LOCAL_PATH_DIR_ANNOTATION)
+        root = node_path(await self._config(), node_name, own or self.default_root)
         pv = self._volume(pvc, sc, node, pv_name, os.path.join(root, f"{pv_name}_{meta['namespace']}_{meta['name']}"))
         try:
             await self.client.create(PVS, None, pv)
