@@ -494,3 +494,31 @@ def test_adopts_orphans_and_releases_pods_that_stop_matching(tmp_path):
                     not p["metadata"].get("ownerReferences")
             await env.until(released, message="web-1 released")
     run(main())
+
+
+def test_scaled_up_again_waits_for_the_stale_claim_of_the_scaled_down_pod(tmp_path):
+    async def main():
+        async with Env(tmp_path, controllers=(StatefulSetController, GarbageCollector)) as env:
+            await env.c.create(STS, "default", sts_manifest(
+                replicas=2, claims=True,
+                persistentVolumeClaimRetentionPolicy={"whenDeleted": "Retain", "whenScaled": "Delete"}))
+            await env.wait_status(readyReplicas=2)
+            old_claim = await env.c.get(PVC, "default", "www-web-1")
+            # A finalizer keeps the scaled-down pod's claim around (as pvc-protection would).
+            await env.c.patch(PVC, "default", "www-web-1", {"metadata": {"finalizers": ["test/hold"]}}, STRATEGIC)
+            await env.c.patch(STS, "default", "web", {"spec": {"replicas": 1}}, STRATEGIC)
+
+            async def claim_deleting():
+                c = await env.get_or_none(PVC, "default", "www-web-1")
+                return c is not None and c["metadata"].get("deletionTimestamp") and c
+            claim = await env.until(claim_deleting, timeout=15, message="claim of web-1 being deleted")
+            assert [r["kind"] for r in claim["metadata"]["ownerReferences"]] == ["Pod"]
+            await env.c.patch(STS, "default", "web", {"spec": {"replicas": 2}}, STRATEGIC)
+            await asyncio.sleep(0.3)
+            assert await env.names() == ["web-0"]   # web-1 waits: its claim still belongs to the old pod
+            await env.c.patch(PVC, "default", "www-web-1", {"metadata": {"finalizers": None}}, STRATEGIC)
+            await env.wait_status(readyReplicas=2, timeout=15)
+            new_claim = await env.c.get(PVC, "default", "www-web-1")
+            assert new_claim["metadata"]["uid"] != old_claim["metadata"]["uid"]
+            assert not new_claim["metadata"].get("ownerReferences")   # in range: no owner
+    run(main())

@@ -3,7 +3,8 @@
 Why it exists: this is the loop of kube-controller-manager's statefulset controller. Handlers
 only decide which StatefulSet to look at: a pod event goes to the set that controls it (or, for
 an orphan, to every set in its namespace whose selector matches, so one can adopt it), and a pod
-that just became ready wakes its set again after minReadySeconds, when it counts as available.
+that just became ready wakes its set again after minReadySeconds, when it counts as available;
+a claim being deleted wakes the sets that select it (a pod may be waiting for its stale claim).
 `sync(key)` then takes upstream's steps: adopt orphaned ControllerRevisions, claim the pods
 whose names make them members (`<set>-<ordinal>`): adopt matching orphans after a fresh read
 proves the set is not being deleted, release ours that no longer match), and run one pass of
@@ -52,6 +53,7 @@ class StatefulSetController(Controller):
         self._sets_in_ns: dict[str, set[str]] = {}
         self.sets.add_handler(self._on_set)
         self.pods.add_handler(self._on_pod)
+        self.claims.add_handler(self._on_claim)
 
     # ---- indexes ---------------------------------------------------------------------------------
 
@@ -91,7 +93,8 @@ class StatefulSetController(Controller):
         return sts
 
     def _sets_for_pod(self, pod: dict) -> list[dict]:
-        """getStatefulSetsForPod: the sets of the pod's namespace whose selector matches it."""
+        """getStatefulSetsForPod: the sets of the pod's (or claim's) namespace whose selector
+        matches it."""
         ns = pod["metadata"].get("namespace") or ""
         labels = pod["metadata"].get("labels") or {}
         out = []
@@ -103,8 +106,8 @@ class StatefulSetController(Controller):
             if sel is not None and not sel.empty() and sel.matches(labels):
                 out.append(sts)
         if len(out) > 1:
-            log.warning("more than one StatefulSet selects pod %s: %s", object_key(pod),
-                        ", ".join(sorted(object_key(s) for s in out)))
+            log.warning("more than one StatefulSet selects %s %s: %s", (pod.get("kind") or "object").lower(),
+                        object_key(pod), ", ".join(sorted(object_key(s) for s in out)))
         return out
 
     def _on_pod(self, kind: str, old: dict | None, new: dict | None) -> None:
@@ -163,6 +166,15 @@ class StatefulSetController(Controller):
         if labels_changed or ref_changed:
             for sts in self._sets_for_pod(cur):
                 self.enqueue(sts)
+
+    def _on_claim(self, kind: str, old: dict | None, new: dict | None) -> None:
+        """A claim going away may unblock a pod waiting for its stale claim (whenScaled=Delete):
+        wake the sets whose selector matches the claim (claims carry the set's matchLabels)."""
+        if kind == "ADDED" or (kind == "MODIFIED" and not new["metadata"].get("deletionTimestamp")):
+            return
+        claim = new if new is not None else old
+        for sts in self._sets_for_pod(claim):
+            self.enqueue(sts)
 
     def _pod_deleted(self, pod: dict) -> None:
         sts = self._resolve(pod["metadata"].get("namespace") or "", controller_ref(pod))
