@@ -258,6 +258,15 @@ def test_recreates_a_failed_pod(sim, sns):
 
 # ---- with real processes --------------------------------------------------------------------
 
+def settle(c, ns: str, name: str) -> None:
+    """The controller has seen the latest spec (observedGeneration), plus a moment to act on it."""
+    def observed():
+        s = c.kubectl_json("-n", ns, "get", "statefulset", name)
+        return (s.get("status") or {}).get("observedGeneration") == s["metadata"]["generation"]
+    wait_until(observed, 30, message=f"{name} spec observed")
+    time.sleep(0.5)
+
+
 def _touch(d: str, name: str) -> None:
     open(os.path.join(d, name), "w").close()
 
@@ -285,7 +294,7 @@ def test_ordered_scaling_halts_on_an_unhealthy_pod(cluster, tmp_path):
     os.remove(os.path.join(d, "ss-0"))
     wait_until(lambda: sts_status(c, ns, "ss").get("readyReplicas") == 0, 30, message="ss-0 unready")
     c.kubectl("-n", ns, "scale", "statefulset", "ss", "--replicas=3")
-    time.sleep(2)
+    settle(c, ns, "ss")
     assert names(c, ns, "ss") == ["ss-0"]
     _touch(d, "ss-0")
     wait_until(lambda: names(c, ns, "ss") == ["ss-0", "ss-1"], 30, message="ss-1 once ss-0 is ready")
@@ -299,7 +308,7 @@ def test_ordered_scaling_halts_on_an_unhealthy_pod(cluster, tmp_path):
         os.remove(os.path.join(d, n))
     wait_until(lambda: sts_status(c, ns, "ss").get("readyReplicas") == 0, 30, message="all unready")
     c.kubectl("-n", ns, "scale", "statefulset", "ss", "--replicas=0")
-    time.sleep(2)
+    settle(c, ns, "ss")
     assert names(c, ns, "ss") == ["ss-0", "ss-1", "ss-2"]
     for n in ("ss-0", "ss-1", "ss-2"):
         _touch(d, n)
