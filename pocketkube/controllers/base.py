@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from ..api.selectors import SelectorError, selector_from_dict
 from ..client import Client
 from ..client.events import EventRecorder
 from ..client.informer import Informer, object_key
@@ -177,6 +178,122 @@ async def release(client: Client, res: str, obj: dict, owner: dict) -> dict:
     patch = {"metadata": {"ownerReferences": [{"$patch": "delete", "uid": owner["metadata"]["uid"]}],
                           "uid": meta["uid"]}}
     return await client.patch(res, meta.get("namespace"), meta["name"], patch, STRATEGIC)
+
+
+class Owners:
+    """The objects of one owning kind as its controller looks them up.
+
+    Every workload controller needs the same three things of its own objects: their compiled
+    selector (cached per uid and generation: compiling on every pod event would cost more than
+    the event), the live owner a controller reference names (same name *and* uid, or it is a
+    stale reference), and the owners of a namespace whose selector matches an orphan's labels
+    (upstream's GetPodReplicaSets, GetPodDaemonSets, getStatefulSetsForPod, getPodJobs).
+    """
+
+    def __init__(self, informer: Informer, kind: str):
+        self.informer = informer
+        self.kind = kind
+        self._selectors: dict[str, tuple[tuple, object]] = {}
+        self._in_ns: dict[str, set[str]] = {}
+        informer.add_handler(self._on_change)
+
+    def _on_change(self, kind: str, old: dict | None, new: dict | None) -> None:
+        if new is None:
+            key = object_key(old)  # type: ignore[arg-type]
+            self._in_ns.get((old or {}).get("metadata", {}).get("namespace") or "", set()).discard(key)
+            self._selectors.pop(key, None)
+        else:
+            self._in_ns.setdefault(new["metadata"].get("namespace") or "", set()).add(object_key(new))
+
+    def selector(self, owner: dict):
+        """The owner's compiled spec.selector, or None when it is invalid."""
+        meta = owner["metadata"]
+        stamp = (meta.get("uid"), meta.get("generation"))
+        key = object_key(owner)
+        cached = self._selectors.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        try:
+            sel = selector_from_dict((owner.get("spec") or {}).get("selector"))
+        except SelectorError as e:
+            log.warning("%s %s has an invalid selector: %s", self.kind, key, e)
+            sel = None
+        self._selectors[key] = (stamp, sel)
+        return sel
+
+    def resolve(self, namespace: str, ref: dict | None) -> dict | None:
+        """The owner a controller reference points at, if it is still the same object."""
+        if not ref or ref.get("kind") != self.kind:
+            return None
+        owner = self.informer.get(f"{namespace}/{ref.get('name')}")
+        if owner is None or owner["metadata"].get("uid") != ref.get("uid"):
+            return None
+        return owner
+
+    def in_namespace(self, namespace: str) -> list[dict]:
+        get = self.informer.get
+        return [o for o in map(get, list(self._in_ns.get(namespace, ()))) if o is not None]
+
+    def matching(self, obj: dict) -> list[dict]:
+        """Owners in the object's namespace whose (non-empty) selector matches its labels."""
+        meta = obj["metadata"]
+        labels = meta.get("labels") or {}
+        out = []
+        for owner in self.in_namespace(meta.get("namespace") or ""):
+            sel = self.selector(owner)
+            if sel is not None and not sel.empty() and sel.matches(labels):
+                out.append(owner)
+        return out
+
+
+class OwnedIndex:
+    """Which objects (pods, revisions) each owner controls, and the orphans of each namespace,
+    kept from informer events, so a sync reads its candidates without scanning every object."""
+
+    def __init__(self) -> None:
+        self._owner_of: dict[str, str] = {}        # key -> controlling owner uid ("" for orphans)
+        self._owned: dict[str, set[str]] = {}      # owner uid -> keys
+        self._orphans: dict[str, set[str]] = {}    # namespace -> keys
+
+    def update(self, key: str, obj: dict | None) -> None:
+        """Record an object's current controller (obj None: it is gone)."""
+        owner = None
+        if obj is not None:
+            ref = controller_ref(obj)
+            owner = (ref or {}).get("uid") or ""
+        prev = self._owner_of.get(key)
+        if prev == owner and obj is not None:
+            return
+        if prev is not None:
+            buckets, bucket_key = (self._orphans, key.partition("/")[0]) if prev == "" else (self._owned, prev)
+            bucket = buckets.get(bucket_key)
+            if bucket is not None:
+                bucket.discard(key)
+                if not bucket:
+                    del buckets[bucket_key]
+        if owner is None:
+            self._owner_of.pop(key, None)
+            return
+        self._owner_of[key] = owner
+        if owner:
+            self._owned.setdefault(owner, set()).add(key)
+        else:
+            self._orphans.setdefault(key.partition("/")[0], set()).add(key)
+
+    def count(self, uid: str) -> int:
+        return len(self._owned.get(uid, ()))
+
+    def owned(self, informer: Informer, uid: str) -> list[dict]:
+        get = informer.cache.get
+        return [o for o in map(get, list(self._owned.get(uid, ()))) if o is not None]
+
+    def of(self, informer: Informer, owner: dict) -> tuple[list[dict], list[dict]]:
+        """(objects the owner controls, orphans of its namespace), from the informer's cache."""
+        get = informer.cache.get
+        meta = owner["metadata"]
+        owned = [o for o in map(get, list(self._owned.get(meta["uid"], ()))) if o is not None]
+        orphans = [o for o in map(get, list(self._orphans.get(meta.get("namespace") or "", ()))) if o is not None]
+        return owned, orphans
 
 
 def pod_from_template(template: dict, owner: dict, generate_name: str) -> dict:

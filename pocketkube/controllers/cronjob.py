@@ -37,7 +37,7 @@ from ..api.errors import ApiError
 from ..client.informer import object_key
 from ..client.retry import get_or_none
 from ..clock import parse_rfc3339
-from .base import Controller, controller_ref, new_controller_ref
+from .base import Controller, Owners, controller_ref, new_controller_ref
 from .job.util import finished_condition, is_job_finished, is_job_succeeded
 from .podcontrol import NAMESPACE_TERMINATING_CAUSE, has_status_cause
 
@@ -213,18 +213,14 @@ class CronJobController(Controller):
         self.cronjobs = self.informers.get(CRONJOBS)
         self.jobs = self.informers.get(JOBS)
         self._timers: dict[str, float] = {}
+        self.owners = Owners(self.cronjobs, "CronJob")
         self.cronjobs.add_handler(self._on_cronjob)
         self.jobs.add_handler(self._on_job)
 
     # ---- handlers --------------------------------------------------------------------------------
 
     def _resolve(self, namespace: str, ref: dict | None) -> dict | None:
-        if not ref or ref.get("kind") != "CronJob":
-            return None
-        cj = self.cronjobs.get(f"{namespace}/{ref.get('name')}")
-        if cj is None or cj["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return cj
+        return self.owners.resolve(namespace, ref)
 
     def _on_job(self, kind: str, old: dict | None, new: dict | None) -> None:
         job = new if new is not None else old

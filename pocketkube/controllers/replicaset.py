@@ -28,9 +28,10 @@ import logging
 import time
 
 from ..api.errors import ApiError
-from ..api.selectors import LabelSelector, SelectorError, selector_from_dict
+from ..api.selectors import LabelSelector
 from ..client.informer import object_key
-from .base import Controller, Expectations, adopt, controller_ref, pod_from_template, release
+from .base import (Controller, Expectations, OwnedIndex, Owners, adopt, controller_ref, pod_from_template,
+                   release)
 from .podcontrol import NAMESPACE_TERMINATING_CAUSE, PodControl, has_status_cause, slow_start_batch
 from .ranking import available_after, is_pod_ready, pods_to_delete
 
@@ -187,110 +188,40 @@ class ReplicaSetController(Controller):
         self.pod_control = PodControl(self.client, self.recorder, self.clock)
         self.rs_informer = self.informers.get(RS)
         self.pod_informer = self.informers.get(PODS)
+        self.owners = Owners(self.rs_informer, "ReplicaSet")
         # Pods by the uid of their controller, and orphans by namespace: a sync looks only at the
         # pods it could own, whatever the size of the namespace.
-        self._owned: dict[str, set[str]] = {}
-        self._orphans: dict[str, set[str]] = {}
-        self._pod_owner: dict[str, str | None] = {}
-        self._rs_in_ns: dict[str, set[str]] = {}
-        self._selectors: dict[str, tuple[tuple, LabelSelector | None]] = {}
+        self.pod_index = OwnedIndex()
         self._sync_cost: dict[str, float] = {}   # seconds of CPU the last sync of each key took
         self._soon: set[str] = set()
         self.rs_informer.add_handler(self._on_rs)
         self.pod_informer.add_handler(self._on_pod)
 
-    # ---- indexes -------------------------------------------------------------------------------
-
-    def _index_pod(self, key: str, pod: dict | None) -> None:
-        owner = None
-        if pod is not None:
-            ref = controller_ref(pod)
-            owner = ref.get("uid") if ref else None
-        had = key in self._pod_owner
-        old = self._pod_owner.get(key)
-        if had and old == owner and pod is not None:
-            return
-        if had:
-            if old is None:
-                s = self._orphans.get(key.partition("/")[0])
-            else:
-                s = self._owned.get(old)
-            if s is not None:
-                s.discard(key)
-                if not s:
-                    if old is None:
-                        self._orphans.pop(key.partition("/")[0], None)
-                    else:
-                        self._owned.pop(old, None)
-        if pod is None:
-            self._pod_owner.pop(key, None)
-            return
-        self._pod_owner[key] = owner
-        if owner is None:
-            self._orphans.setdefault(key.partition("/")[0], set()).add(key)
-        else:
-            self._owned.setdefault(owner, set()).add(key)
-
     def selector(self, rs: dict) -> LabelSelector | None:
         """The ReplicaSet's compiled selector (None if invalid), cached per uid and generation."""
-        meta = rs["metadata"]
-        stamp = (meta.get("uid"), meta.get("generation"))
-        key = object_key(rs)
-        cached = self._selectors.get(key)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        try:
-            sel: LabelSelector | None = selector_from_dict((rs.get("spec") or {}).get("selector"))
-        except SelectorError as e:
-            log.warning("ReplicaSet %s has an invalid selector: %s", key, e)
-            sel = None
-        self._selectors[key] = (stamp, sel)
-        return sel
+        return self.owners.selector(rs)
 
     def pods_of(self, rs: dict) -> tuple[list[dict], list[dict]]:
         """Pods this ReplicaSet controls, and the orphans of its namespace (FilterPodsByOwner)."""
-        get = self.pod_informer.cache.get
-        owned = [p for p in map(get, self._owned.get(rs["metadata"]["uid"], ())) if p is not None]
-        orphans = [p for p in map(get, self._orphans.get(rs["metadata"].get("namespace") or "", ()))
-                   if p is not None]
-        return owned, orphans
+        return self.pod_index.of(self.pod_informer, rs)
 
     # ---- event handlers ------------------------------------------------------------------------
 
     def _resolve(self, namespace: str, ref: dict | None) -> dict | None:
-        if not ref or ref.get("kind") != "ReplicaSet":
-            return None
-        rs = self.rs_informer.get(f"{namespace}/{ref.get('name')}")
-        if rs is None or rs["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return rs
+        return self.owners.resolve(namespace, ref)
 
     def _matching_replicasets(self, pod: dict) -> list[str]:
         """Keys of the ReplicaSets whose selector matches an orphan pod (GetPodReplicaSets)."""
-        ns = pod["metadata"].get("namespace") or ""
-        labels = _labels(pod)
-        out = []
-        for key in self._rs_in_ns.get(ns, ()):
-            rs = self.rs_informer.get(key)
-            if rs is None:
-                continue
-            sel = self.selector(rs)
-            if sel is None or sel.empty() or not sel.matches(labels):
-                continue
-            out.append(key)
-        return out
+        return [object_key(rs) for rs in self.owners.matching(pod)]
 
     def _on_rs(self, kind: str, old: dict | None, new: dict | None) -> None:
         if kind == "DELETED":
             key = object_key(old)
-            self._rs_in_ns.get(old["metadata"].get("namespace") or "", set()).discard(key)
-            self._selectors.pop(key, None)
             self._sync_cost.pop(key, None)
             self.expectations.forget(key)
             self.queue.add(key)
             return
         key = object_key(new)
-        self._rs_in_ns.setdefault(new["metadata"].get("namespace") or "", set()).add(key)
         if old is not None and old["metadata"].get("uid") != new["metadata"].get("uid"):
             self.expectations.forget(key)
         elif old is not None and all(old["metadata"].get(f) == new["metadata"].get(f) for f in _RS_META):
@@ -301,13 +232,13 @@ class ReplicaSetController(Controller):
 
     def _on_pod(self, kind: str, old: dict | None, new: dict | None) -> None:
         if kind == "ADDED":
-            self._index_pod(object_key(new), new)
+            self.pod_index.update(object_key(new), new)
             self._pod_added(new)
         elif kind == "MODIFIED":
-            self._index_pod(object_key(new), new)
+            self.pod_index.update(object_key(new), new)
             self._pod_updated(old, new)
         else:
-            self._index_pod(object_key(old), None)
+            self.pod_index.update(object_key(old), None)
             self._pod_deleted(old)
 
     def _pod_added(self, pod: dict) -> None:
@@ -536,21 +467,13 @@ class ReplicaSetController(Controller):
         related = [rs]
         if owner is not None:
             ns = rs["metadata"].get("namespace") or ""
-            related = []
-            for key in self._rs_in_ns.get(ns, ()):
-                other = self.rs_informer.get(key)
-                if other is not None and (controller_ref(other) or {}).get("uid") == owner.get("uid"):
-                    related.append(other)
-        seen: set[str] = set()
-        pods = []
+            related = [other for other in self.owners.in_namespace(ns)
+                       if (controller_ref(other) or {}).get("uid") == owner.get("uid")]
+        pods: dict[str, dict] = {}
         for r in related:
-            for k in self._owned.get(r["metadata"]["uid"], ()):
-                if k not in seen:
-                    seen.add(k)
-                    p = self.pod_informer.get(k)
-                    if p is not None:
-                        pods.append(p)
-        return pods
+            for p in self.pod_index.owned(self.pod_informer, r["metadata"]["uid"]):
+                pods.setdefault(p["metadata"]["uid"], p)
+        return list(pods.values())
 
     async def _update_status(self, rs: dict, status: dict) -> dict:
         """Write the status if it changed, retrying once on a conflict (updateReplicaSetStatus)."""

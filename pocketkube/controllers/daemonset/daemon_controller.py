@@ -35,7 +35,7 @@ import logging
 
 from ...agent.backoff import Backoff
 from ...api.errors import ApiError
-from ...api.selectors import LabelSelector, SelectorError, selector_from_dict
+from ...api.selectors import LabelSelector
 from ...client.informer import object_key
 from ...scheduler.cache import NodeInfo
 from ...scheduler.filters import node_matches_affinity
@@ -43,6 +43,8 @@ from ...scheduler.podinfo import PodInfo, pod_info, tolerates
 from ..base import (
     Controller,
     Expectations,
+    OwnedIndex,
+    Owners,
     adopt,
     controller_ref,
     pod_from_template,
@@ -132,11 +134,9 @@ class DaemonSetController(Controller):
         self.history = History(self.client, self.informers)
         self.pods = self.informers.get(PODS)
         self.nodes = self.informers.get(NODES)
-        self._owned: dict[str, set[str]] = {}       # DaemonSet uid -> keys of the pods it controls
-        self._orphans: dict[str, set[str]] = {}     # namespace -> keys of pods without controller
-        self._pod_owner: dict[str, str | None] = {}
+        self.owners = Owners(self.daemonsets, "DaemonSet")
+        self.pod_index = OwnedIndex()      # pods by the uid of their controller, orphans by namespace
         self._views: dict[str, DaemonPodView] = {}
-        self._selectors: dict[str, tuple[tuple, LabelSelector | None]] = {}
         self._node_infos: dict[str, tuple[str, NodeInfo]] = {}
         self.daemonsets.add_handler(self._on_daemonset)
         self.revisions.add_handler(self._on_revision)
@@ -149,19 +149,7 @@ class DaemonSetController(Controller):
         self.pod_control.event(ds, type_, reason, reason, message)
 
     def selector(self, ds: dict) -> LabelSelector | None:
-        meta = ds["metadata"]
-        stamp = (meta.get("uid"), meta.get("generation"))
-        key = object_key(ds)
-        cached = self._selectors.get(key)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        try:
-            sel: LabelSelector | None = selector_from_dict((ds.get("spec") or {}).get("selector"))
-        except SelectorError as e:
-            log.warning("DaemonSet %s has an invalid selector: %s", key, e)
-            sel = None
-        self._selectors[key] = (stamp, sel)
-        return sel
+        return self.owners.selector(ds)
 
     def view(self, ds: dict) -> DaemonPodView:
         key = object_key(ds)
@@ -198,34 +186,6 @@ class DaemonSetController(Controller):
             return False, "NoExecute" not in untolerated
         return True, True
 
-    # ---- indexes ------------------------------------------------------------------------------
-
-    def _index_pod(self, key: str, pod: dict | None) -> None:
-        owner = None
-        if pod is not None:
-            ref = controller_ref(pod)
-            owner = ref.get("uid") if ref else None
-        had = key in self._pod_owner
-        old = self._pod_owner.get(key)
-        if had and old == owner and pod is not None:
-            return
-        if had:
-            bucket_key = key.partition("/")[0] if old is None else old
-            buckets = self._orphans if old is None else self._owned
-            s = buckets.get(bucket_key)
-            if s is not None:
-                s.discard(key)
-                if not s:
-                    buckets.pop(bucket_key, None)
-        if pod is None:
-            self._pod_owner.pop(key, None)
-            return
-        self._pod_owner[key] = owner
-        if owner is None:
-            self._orphans.setdefault(key.partition("/")[0], set()).add(key)
-        else:
-            self._owned.setdefault(owner, set()).add(key)
-
     # ---- event handlers -----------------------------------------------------------------------
 
     def _on_daemonset(self, kind: str, old: dict | None, new: dict | None) -> None:
@@ -233,7 +193,6 @@ class DaemonSetController(Controller):
             key = object_key(old)
             self.expectations.forget(key)
             self._views.pop(key, None)
-            self._selectors.pop(key, None)
             self.failed_pods_backoff.forget_prefix(f"{old['metadata'].get('uid')}/")
             self.queue.add(key)
             return
@@ -244,25 +203,11 @@ class DaemonSetController(Controller):
         self.queue.add(key)
 
     def _resolve(self, namespace: str, ref: dict | None) -> dict | None:
-        if not ref or ref.get("kind") != "DaemonSet":
-            return None
-        ds = self.daemonsets.get(f"{namespace}/{ref.get('name')}")
-        if ds is None or ds["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return ds
+        return self.owners.resolve(namespace, ref)
 
     def _matching(self, obj: dict) -> list[dict]:
         """DaemonSets in the object's namespace whose selector matches its labels (GetPodDaemonSets)."""
-        meta = obj["metadata"]
-        ns, labels = meta.get("namespace") or "", meta.get("labels") or {}
-        out = []
-        for ds in self.daemonsets.list():
-            if (ds["metadata"].get("namespace") or "") != ns:
-                continue
-            sel = self.selector(ds)
-            if sel is not None and not sel.empty() and sel.matches(labels):
-                out.append(ds)
-        return out
+        return self.owners.matching(obj)
 
     def _on_revision(self, kind: str, old: dict | None, new: dict | None) -> None:
         obj = new if new is not None else old
@@ -301,10 +246,10 @@ class DaemonSetController(Controller):
 
     def _on_pod(self, kind: str, old: dict | None, new: dict | None) -> None:
         if kind == "DELETED":
-            self._index_pod(object_key(old), None)
+            self.pod_index.update(object_key(old), None)
             self._pod_deleted(old)
             return
-        self._index_pod(object_key(new), new)
+        self.pod_index.update(object_key(new), new)
         if kind == "ADDED" or old is None:
             self._pod_added(new)
         else:
@@ -386,8 +331,7 @@ class DaemonSetController(Controller):
     # ---- pods of a DaemonSet ------------------------------------------------------------------
 
     def _pods_of(self, ds: dict) -> list[dict]:
-        get = self.pods.get
-        return [p for p in map(get, self._owned.get(ds["metadata"]["uid"], ())) if p is not None]
+        return self.pod_index.owned(self.pods, ds["metadata"]["uid"])
 
     async def daemon_pods(self, ds: dict) -> list[dict]:
         """getDaemonPods: the pods the DaemonSet controls after adopting and releasing (ClaimPods)."""
@@ -404,9 +348,8 @@ class DaemonSetController(Controller):
                 to_release.append(pod)
         to_adopt = []
         if not deleting:
-            get = self.pods.get
-            for pod in map(get, self._orphans.get(meta.get("namespace") or "", ())):
-                if pod is None or pod["metadata"].get("deletionTimestamp"):
+            for pod in self.pod_index.of(self.pods, ds)[1]:
+                if pod["metadata"].get("deletionTimestamp"):
                     continue
                 if sel.matches(pod["metadata"].get("labels") or {}):
                     to_adopt.append(pod)

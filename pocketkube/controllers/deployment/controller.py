@@ -20,10 +20,10 @@ from __future__ import annotations
 import logging
 
 from ...api.errors import ApiError
-from ...api.selectors import LabelSelector, SelectorError, selector_from_dict
+from ...api.selectors import LabelSelector
 from ...client import MERGE
 from ...client.informer import object_key
-from ..base import Controller, adopt, controller_ref, release
+from ..base import Controller, OwnedIndex, Owners, adopt, controller_ref, release
 from ..podcontrol import SpamFilter
 from . import util
 from .recreate import rollout_recreate
@@ -46,12 +46,12 @@ class DeploymentController(Controller):
         self.replicasets = self.informers.get(RS)
         self.pods = self.informers.get(PODS)
         self.spam = SpamFilter(self.clock)
-        # Pods by the uid of their controlling ReplicaSet: Recreate asks "are any old pods
-        # left?" on every pod deletion, which must not cost a scan of every pod.
-        self._pods_by_rs: dict[str, set[str]] = {}
-        self._pod_rs: dict[str, str] = {}
-        self._rs_in_ns: dict[str, set[str]] = {}
-        self._selectors: dict[str, tuple[tuple, LabelSelector | None]] = {}
+        self.owners = Owners(self.deployments, "Deployment")
+        # ReplicaSets by the uid of their controller (orphans by namespace), and pods by the uid
+        # of their ReplicaSet: Recreate asks "are any old pods left?" on every pod deletion,
+        # which must not cost a scan of every pod.
+        self.rs_index = OwnedIndex()
+        self.pod_index = OwnedIndex()
         self._checks: dict[str, float] = {}  # key -> clock time of the pending progress check
         self.deployments.add_handler(self._on_deployment)
         self.replicasets.add_handler(self._on_replicaset)
@@ -96,65 +96,33 @@ class DeploymentController(Controller):
         self.queue.add_after(key, delay)
 
     def selector(self, d: dict) -> LabelSelector | None:
-        m = d["metadata"]
-        stamp = (m.get("uid"), m.get("generation"))
-        key = object_key(d)
-        cached = self._selectors.get(key)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        try:
-            sel: LabelSelector | None = selector_from_dict((d.get("spec") or {}).get("selector"))
-        except SelectorError as e:
-            log.warning("Deployment %s has an invalid selector: %s", key, e)
-            sel = None
-        self._selectors[key] = (stamp, sel)
-        return sel
+        return self.owners.selector(d)
 
     # ---- event handlers --------------------------------------------------------------------------
 
     def _on_deployment(self, kind: str, old: dict | None, new: dict | None) -> None:
         obj = new if new is not None else old
         if kind == "DELETED":
-            key = object_key(obj)
-            self._selectors.pop(key, None)
-            self._checks.pop(key, None)
+            self._checks.pop(object_key(obj), None)
         self.enqueue(obj)
 
     def _resolve(self, namespace: str, ref: dict | None) -> dict | None:
-        if not ref or ref.get("kind") != "Deployment":
-            return None
-        d = self.deployments.get(f"{namespace}/{ref.get('name')}")
-        if d is None or util.meta(d).get("uid") != ref.get("uid"):
-            return None
-        return d
+        return self.owners.resolve(namespace, ref)
 
     def _deployments_for_replicaset(self, rs: dict) -> list[dict]:
         """Deployments whose selector matches an orphan ReplicaSet's labels."""
-        m = util.meta(rs)
-        ns, labels = m.get("namespace") or "", m.get("labels") or {}
-        if not labels:
-            return []
-        out = []
-        for d in self.deployments.list():
-            if (util.meta(d).get("namespace") or "") != ns:
-                continue
-            sel = self.selector(d)
-            if sel is None or sel.empty() or not sel.matches(labels):
-                continue
-            out.append(d)
-        return out
+        return self.owners.matching(rs) if util.meta(rs).get("labels") else []
 
     def _on_replicaset(self, kind: str, old: dict | None, new: dict | None) -> None:
         if kind == "DELETED":
-            key = object_key(old)
-            self._rs_in_ns.get(util.meta(old).get("namespace") or "", set()).discard(key)
+            self.rs_index.update(object_key(old), None)
             d = self._resolve(util.meta(old).get("namespace") or "", controller_ref(old))
             if d is not None:
                 self.enqueue(d)
             return
         m = util.meta(new)
         ns = m.get("namespace") or ""
-        self._rs_in_ns.setdefault(ns, set()).add(object_key(new))
+        self.rs_index.update(object_key(new), new)
         if kind == "ADDED" or old is None:
             ref = controller_ref(new)
             if ref is not None:
@@ -184,21 +152,7 @@ class DeploymentController(Controller):
 
     def _on_pod(self, kind: str, old: dict | None, new: dict | None) -> None:
         pod = new if new is not None else old
-        key = object_key(pod)
-        ref = controller_ref(new) if new is not None else None
-        owner = ref.get("uid") if ref and ref.get("kind") == "ReplicaSet" else None
-        prev = self._pod_rs.get(key)
-        if prev != owner:
-            if prev is not None:
-                s = self._pods_by_rs.get(prev)
-                if s is not None:
-                    s.discard(key)
-                    if not s:
-                        del self._pods_by_rs[prev]
-                del self._pod_rs[key]
-            if owner is not None:
-                self._pod_rs[key] = owner
-                self._pods_by_rs.setdefault(owner, set()).add(key)
+        self.pod_index.update(object_key(pod), new)
         if kind == "DELETED":
             self._pod_deleted(old)
 
@@ -214,11 +168,8 @@ class DeploymentController(Controller):
         d = self._resolve(ns, controller_ref(rs))
         if d is None or ((d.get("spec") or {}).get("strategy") or {}).get("type") != "Recreate":
             return
-        uid = util.meta(d).get("uid")
-        for k in self._rs_in_ns.get(ns, ()):
-            other = self.replicasets.get(k)
-            if other is not None and (controller_ref(other) or {}).get("uid") == uid \
-                    and self._pods_by_rs.get(util.meta(other).get("uid")):
+        for other in self.rs_index.owned(self.replicasets, util.meta(d).get("uid")):
+            if self.pod_index.count(util.meta(other).get("uid")):
                 return
         self.enqueue(d)
 
@@ -277,17 +228,15 @@ class DeploymentController(Controller):
     async def claim_replica_sets(self, d: dict) -> list[dict]:
         """ClaimReplicaSets: ours that match, plus adopted orphans; release ours that stopped matching."""
         m = d["metadata"]
-        ns, uid = m.get("namespace") or "", m.get("uid")
+        uid = m.get("uid")
         deleting = bool(m.get("deletionTimestamp"))
         sel = self.selector(d)
         if sel is None:
             return []
         out: list[dict] = []
         checked = False
-        for k in sorted(self._rs_in_ns.get(ns, ())):
-            rs = self.replicasets.get(k)
-            if rs is None:
-                continue
+        owned, orphans = self.rs_index.of(self.replicasets, d)
+        for rs in sorted(owned + orphans, key=object_key):
             rm = util.meta(rs)
             matches = sel.matches(rm.get("labels") or {})
             ref = controller_ref(rs)
@@ -332,10 +281,6 @@ class DeploymentController(Controller):
         out: dict[str, list[dict]] = {}
         for rs in rs_list:
             uid = util.meta(rs).get("uid")
-            pods = []
-            for k in self._pods_by_rs.get(uid, ()):
-                p = self.pods.get(k)
-                if p is not None and sel is not None and sel.matches(util.meta(p).get("labels") or {}):
-                    pods.append(p)
-            out[uid] = pods
+            out[uid] = [p for p in self.pod_index.owned(self.pods, uid)
+                        if sel is not None and sel.matches(util.meta(p).get("labels") or {})]
         return out

@@ -34,7 +34,7 @@ import logging
 import time
 
 from ...api.errors import ApiError
-from ...api.selectors import LabelSelector, SelectorError, selector_from_dict
+from ...api.selectors import LabelSelector
 from ...client import STRATEGIC
 from ...client.informer import object_key
 from ...client.workqueue import WorkQueue, run_workers
@@ -42,6 +42,8 @@ from ...clock import parse_rfc3339
 from ..base import (
     Controller,
     Expectations,
+    OwnedIndex,
+    Owners,
     controller_ref,
     new_controller_ref,
     pod_from_template,
@@ -197,12 +199,10 @@ class JobController(Controller):
         self.jobs = self.informers.get(JOBS)
         self.pods = self.informers.get(PODS)
         self.orphan_queue = WorkQueue("job_orphan_pod", self.clock)
+        self.owners = Owners(self.jobs, "Job")
         # Pods by the uid of their controller, and orphans by namespace: a sync looks only at
         # the pods it could own.
-        self._owned: dict[str, set[str]] = {}
-        self._orphans: dict[str, set[str]] = {}
-        self._owner_of: dict[str, str] = {}
-        self._selectors: dict[str, tuple[tuple, LabelSelector | None]] = {}
+        self.pod_index = OwnedIndex()
         self._cost: dict[str, float] = {}
         self._pending: set[str] = set()
         self._timers: dict[str, float] = {}
@@ -225,74 +225,23 @@ class JobController(Controller):
                 pass
         await super().stop()
 
-    # ---- pod index ------------------------------------------------------------------------------
-
-    def _reindex(self, key: str, pod: dict | None) -> None:
-        ns = key.partition("/")[0]
-        prev = self._owner_of.pop(key, None)
-        if prev is not None:
-            bucket = self._orphans.get(ns) if prev == "" else self._owned.get(prev)
-            if bucket is not None:
-                bucket.discard(key)
-        if pod is None:
-            return
-        ref = controller_ref(pod)
-        owner = (ref or {}).get("uid") or ""
-        self._owner_of[key] = owner
-        if owner:
-            self._owned.setdefault(owner, set()).add(key)
-        else:
-            self._orphans.setdefault(ns, set()).add(key)
-
-    def _pods_for(self, uid: str, ns: str) -> tuple[list[dict], list[dict]]:
-        get = self.pods.cache.get
-        owned = [p for p in map(get, list(self._owned.get(uid, ()))) if p is not None]
-        orphans = [p for p in map(get, list(self._orphans.get(ns, ()))) if p is not None]
-        return owned, orphans
-
     def selector(self, job: dict) -> LabelSelector | None:
-        meta = job["metadata"]
-        stamp = (meta.get("uid"), meta.get("generation"))
-        key = object_key(job)
-        cached = self._selectors.get(key)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        try:
-            sel: LabelSelector | None = selector_from_dict(_spec(job).get("selector"))
-        except SelectorError as e:
-            log.warning("Job %s has an invalid selector: %s", key, e)
-            sel = None
-        self._selectors[key] = (stamp, sel)
-        return sel
+        return self.owners.selector(job)
 
     # ---- event handlers -------------------------------------------------------------------------
 
     def _resolve(self, namespace: str, ref: dict | None) -> dict | None:
-        if not ref or ref.get("kind") != "Job":
-            return None
-        job = self.jobs.get(f"{namespace}/{ref.get('name')}")
-        if job is None or job["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return job
+        return self.owners.resolve(namespace, ref)
 
     def _matching_jobs(self, pod: dict) -> list[str]:
-        ns = pod["metadata"].get("namespace") or ""
-        labels = pod["metadata"].get("labels") or {}
-        out = []
-        for job in self.jobs.cache.values():
-            if (job["metadata"].get("namespace") or "") != ns:
-                continue
-            sel = self.selector(job)
-            if sel is not None and not sel.empty() and sel.matches(labels):
-                out.append(object_key(job))
-        return out
+        return [object_key(job) for job in self.owners.matching(pod)]
 
     def _on_pod(self, kind: str, old: dict | None, new: dict | None) -> None:
         if kind == "DELETED":
-            self._reindex(object_key(old), None)
+            self.pod_index.update(object_key(old), None)
             self._pod_deleted(old, final=True)
             return
-        self._reindex(object_key(new), new)
+        self.pod_index.update(object_key(new), new)
         if kind == "ADDED":
             self._pod_added(new)
         else:
@@ -370,7 +319,6 @@ class JobController(Controller):
     def _on_job(self, kind: str, old: dict | None, new: dict | None) -> None:
         if kind == "DELETED":
             key = object_key(old)
-            self._selectors.pop(key, None)
             self._cost.pop(key, None)
             self._timers.pop(key, None)
             self.queue.add(key)
@@ -421,11 +369,9 @@ class JobController(Controller):
 
     def _cleanup_pod_finalizers(self, job: dict) -> None:
         """A finished or deleted Job leaves its pods' finalizers to the orphan queue."""
-        uid = job["metadata"].get("uid")
-        for key in list(self._owned.get(uid, ())):
-            pod = self.pods.get(key)
-            if pod is not None and has_tracking_finalizer(pod):
-                self.orphan_queue.add(key)
+        for pod in self.pod_index.owned(self.pods, job["metadata"].get("uid")):
+            if has_tracking_finalizer(pod):
+                self.orphan_queue.add(object_key(pod))
 
     # ---- orphan pods ----------------------------------------------------------------------------
 
@@ -587,7 +533,7 @@ class JobController(Controller):
         meta = job["metadata"]
         ns = meta.get("namespace") or ""
         sel = self.selector(job)
-        owned, orphans = self._pods_for(meta["uid"], ns)
+        owned, orphans = self.pod_index.of(self.pods, job)
         deleting = bool(meta.get("deletionTimestamp"))
         out: list[dict] = []
         release: list[dict] = []
