@@ -22,9 +22,9 @@ import copy
 import logging
 
 from ...api.errors import ApiError
-from ...api.selectors import LabelSelector, SelectorError, selector_from_dict
+from ...api.selectors import LabelSelector
 from ...client.informer import object_key
-from ..base import Controller, adopt, controller_ref, release
+from ..base import Controller, Owners, adopt, controller_ref, release
 from ..history import History
 from ..podcontrol import SpamFilter
 from ..ranking import is_pod_ready
@@ -48,9 +48,9 @@ class StatefulSetController(Controller):
         self.pod_control = StatefulPodControl(self.client, self.recorder, SpamFilter(self.clock),
                                               self.pods, self.claims)
         self.control = StatefulSetControl(self.pod_control, StatusUpdater(self.client), self.history, self.clock)
+        self.owners = Owners(self.sets, "StatefulSet")
         # (namespace, set name taken from the pod's name) -> pod keys
         self._members: dict[tuple[str, str], set[str]] = {}
-        self._sets_in_ns: dict[str, set[str]] = {}
         self.sets.add_handler(self._on_set)
         self.pods.add_handler(self._on_pod)
         self.claims.add_handler(self._on_claim)
@@ -62,53 +62,10 @@ class StatefulSetController(Controller):
         meta = pod["metadata"]
         return meta.get("namespace") or "", utils.parent_and_ordinal(meta.get("name") or "")[0]
 
-    @staticmethod
-    def selector(sts: dict) -> LabelSelector | None:
-        """The set's selector, None if invalid (the API refuses those; a set from before a
-        validation change is left alone)."""
-        try:
-            return selector_from_dict((sts.get("spec") or {}).get("selector"))
-        except SelectorError as e:
-            log.warning("StatefulSet %s has an invalid selector: %s", object_key(sts), e)
-            return None
-
     # ---- event handlers --------------------------------------------------------------------------
 
     def _on_set(self, kind: str, old: dict | None, new: dict | None) -> None:
-        obj = new if new is not None else old
-        key = object_key(obj)
-        ns = obj["metadata"].get("namespace") or ""
-        if kind == "DELETED":
-            self._sets_in_ns.get(ns, set()).discard(key)
-        else:
-            self._sets_in_ns.setdefault(ns, set()).add(key)
-        self.queue.add(key)
-
-    def _resolve(self, namespace: str, ref: dict | None) -> dict | None:
-        if not ref or ref.get("kind") != "StatefulSet":
-            return None
-        sts = self.sets.get(f"{namespace}/{ref.get('name')}")
-        if sts is None or sts["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return sts
-
-    def _sets_for_pod(self, pod: dict) -> list[dict]:
-        """getStatefulSetsForPod: the sets of the pod's (or claim's) namespace whose selector
-        matches it."""
-        ns = pod["metadata"].get("namespace") or ""
-        labels = pod["metadata"].get("labels") or {}
-        out = []
-        for key in self._sets_in_ns.get(ns, ()):
-            sts = self.sets.get(key)
-            if sts is None:
-                continue
-            sel = self.selector(sts)
-            if sel is not None and not sel.empty() and sel.matches(labels):
-                out.append(sts)
-        if len(out) > 1:
-            log.warning("more than one StatefulSet selects %s %s: %s", (pod.get("kind") or "object").lower(),
-                        object_key(pod), ", ".join(sorted(object_key(s) for s in out)))
-        return out
+        self.enqueue(new if new is not None else old)
 
     def _on_pod(self, kind: str, old: dict | None, new: dict | None) -> None:
         if old is not None and (new is None or self._member_key(old) != self._member_key(new)):
@@ -131,14 +88,14 @@ class StatefulSetController(Controller):
             return
         ref = controller_ref(pod)
         if ref is not None:
-            sts = self._resolve(meta.get("namespace") or "", ref)
+            sts = self.owners.resolve(meta.get("namespace") or "", ref)
             if sts is not None:
                 self.enqueue(sts)
                 min_ready = int((sts.get("spec") or {}).get("minReadySeconds") or 0)
                 if min_ready > 0 and is_pod_ready(pod):
                     self.queue.add_after(object_key(sts), float(min_ready))
             return
-        for sts in self._sets_for_pod(pod):
+        for sts in self.owners.matching(pod):
             self.enqueue(sts)
 
     def _pod_updated(self, old: dict, cur: dict) -> None:
@@ -150,11 +107,11 @@ class StatefulSetController(Controller):
         cur_ref, old_ref = controller_ref(cur), controller_ref(old)
         ref_changed = (cur_ref or {}).get("uid") != (old_ref or {}).get("uid")
         if ref_changed and old_ref is not None:
-            sts = self._resolve(ns, old_ref)
+            sts = self.owners.resolve(ns, old_ref)
             if sts is not None:
                 self.enqueue(sts)
         if cur_ref is not None:
-            sts = self._resolve(ns, cur_ref)
+            sts = self.owners.resolve(ns, cur_ref)
             if sts is None:
                 return
             self.enqueue(sts)
@@ -164,7 +121,7 @@ class StatefulSetController(Controller):
                 self.queue.add_after(object_key(sts), float(min_ready))
             return
         if labels_changed or ref_changed:
-            for sts in self._sets_for_pod(cur):
+            for sts in self.owners.matching(cur):
                 self.enqueue(sts)
 
     def _on_claim(self, kind: str, old: dict | None, new: dict | None) -> None:
@@ -173,11 +130,11 @@ class StatefulSetController(Controller):
         if kind == "ADDED" or (kind == "MODIFIED" and not new["metadata"].get("deletionTimestamp")):
             return
         claim = new if new is not None else old
-        for sts in self._sets_for_pod(claim):
+        for sts in self.owners.matching(claim):
             self.enqueue(sts)
 
     def _pod_deleted(self, pod: dict) -> None:
-        sts = self._resolve(pod["metadata"].get("namespace") or "", controller_ref(pod))
+        sts = self.owners.resolve(pod["metadata"].get("namespace") or "", controller_ref(pod))
         if sts is not None:
             self.enqueue(sts)
 
@@ -201,7 +158,7 @@ class StatefulSetController(Controller):
         sts = copy.deepcopy(cached)
         sts.setdefault("apiVersion", "apps/v1")
         sts.setdefault("kind", "StatefulSet")
-        sel = self.selector(sts)
+        sel = self.owners.selector(sts)
         if sel is None:
             return   # an invalid selector is not retried: only a new spec can fix it
         await self._adopt_orphan_revisions(sts, sel)
