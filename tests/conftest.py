@@ -19,7 +19,9 @@ from dataclasses import dataclass
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SEED = os.path.join(os.path.dirname(ROOT), "shared", "seed", "manifests")
+# The seed's manifests, verbatim (shared/seed/manifests), kept with the tests so that a checkout
+# alone can run them.
+SEED = os.path.join(ROOT, "tests", "seed", "manifests")
 
 
 def kubectl_binary() -> str:
