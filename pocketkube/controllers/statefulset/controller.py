@@ -6,9 +6,9 @@ an orphan, to every set in its namespace whose selector matches, so one can adop
 that just became ready wakes its set again after minReadySeconds, when it counts as available;
 a claim being deleted wakes the sets that select it (a pod may be waiting for its stale claim).
 `sync(key)` then takes upstream's steps: adopt orphaned ControllerRevisions, claim the pods
-whose names make them members (`<set>-<ordinal>`): adopt matching orphans after a fresh read
-proves the set is not being deleted, release ours that no longer match), and run one pass of
-`control.StatefulSetControl`.
+whose names make them members (`<set>-<ordinal>`; matching orphans are adopted after a fresh
+read proves the set is not being deleted, ours that no longer match are released), and run one
+pass of `control.StatefulSetControl`.
 
 Pods are indexed by namespace and the set name their own name carries, so a sync looks only at
 its own members. There are no expectations: pod names are fixed, so a create the cache has not
@@ -69,9 +69,12 @@ class StatefulSetController(Controller):
 
     def _on_pod(self, kind: str, old: dict | None, new: dict | None) -> None:
         if old is not None and (new is None or self._member_key(old) != self._member_key(new)):
-            s = self._members.get(self._member_key(old))
-            if s is not None:
-                s.discard(object_key(old))
+            mkey = self._member_key(old)
+            members = self._members.get(mkey)
+            if members is not None:
+                members.discard(object_key(old))
+                if not members:
+                    del self._members[mkey]
         if new is not None:
             self._members.setdefault(self._member_key(new), set()).add(object_key(new))
         if kind == "ADDED":
