@@ -31,6 +31,8 @@ class WorkQueue:
         self._processing: set[str] = set()
         self._dirty: set[str] = set()
         self._failures: dict[str, int] = {}
+        # Delayed adds, one per key (client-go's delaying queue): the earliest ready time wins.
+        self._waiting: dict[str, tuple[float, asyncio.Task]] = {}
         self._wakeup = asyncio.Event()
         self._shutdown = False
 
@@ -52,11 +54,22 @@ class WorkQueue:
         if delay <= 0:
             self.add(key)
             return
+        if self._shutdown:
+            return
+        at = self.clock.now() + delay
+        pending = self._waiting.get(key)
+        if pending is not None:
+            if pending[0] <= at:
+                return
+            pending[1].cancel()
 
         async def later():
             await self.clock.sleep(delay)
+            if self._waiting.get(key, (None, None))[1] is task:
+                del self._waiting[key]
             self.add(key)
-        asyncio.get_running_loop().create_task(later())
+        task = asyncio.get_running_loop().create_task(later())
+        self._waiting[key] = (at, task)
 
     def add_rate_limited(self, key: str) -> None:
         n = self._failures.get(key, 0)
@@ -88,6 +101,9 @@ class WorkQueue:
 
     def shutdown(self) -> None:
         self._shutdown = True
+        for _, task in self._waiting.values():
+            task.cancel()
+        self._waiting.clear()
         self._wakeup.set()
 
 

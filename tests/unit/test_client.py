@@ -85,3 +85,27 @@ def test_workqueue_dedupes_serialises_and_retries():
         q.shutdown()
         await asyncio.wait_for(task, 2)
     asyncio.run(main())
+
+
+def test_workqueue_delayed_adds_keep_one_timer_per_key_the_earliest():
+    async def main():
+        clock = FakeClock()
+        q = WorkQueue("t", clock)
+        q.add_after("k", 10)
+        q.add_after("k", 20)      # later than the pending one: nothing new
+        q.add_after("k", 5)       # earlier: replaces it
+        await asyncio.sleep(0)
+        clock.advance(5)
+        await until(lambda: len(q) == 1)
+        assert await q.get() == "k"
+        q.done("k")
+        clock.advance(20)         # the replaced timers never fire
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert len(q) == 0
+        q.add_after("x", 1)
+        q.shutdown()              # pending timers go with the queue
+        clock.advance(2)
+        await asyncio.sleep(0)
+        assert len(q) == 0
+    asyncio.run(main())

@@ -52,7 +52,6 @@ class DeploymentController(Controller):
         # which must not cost a scan of every pod.
         self.rs_index = OwnedIndex()
         self.pod_index = OwnedIndex()
-        self._checks: dict[str, float] = {}  # key -> clock time of the pending progress check
         self.deployments.add_handler(self._on_deployment)
         self.replicasets.add_handler(self._on_replicaset)
         self.pods.add_handler(self._on_pod)
@@ -87,12 +86,7 @@ class DeploymentController(Controller):
         return written
 
     def schedule_check(self, key: str, delay: float) -> None:
-        """queue.add_after with one pending timer per key (the workqueue's delaying queue dedups)."""
-        at = self.clock.now() + delay
-        pending = self._checks.get(key)
-        if pending is not None and self.clock.now() <= pending <= at:
-            return
-        self._checks[key] = at
+        """Sync again after `delay` (the queue keeps one timer per key, the earliest)."""
         self.queue.add_after(key, delay)
 
     def selector(self, d: dict) -> LabelSelector | None:
@@ -102,8 +96,6 @@ class DeploymentController(Controller):
 
     def _on_deployment(self, kind: str, old: dict | None, new: dict | None) -> None:
         obj = new if new is not None else old
-        if kind == "DELETED":
-            self._checks.pop(object_key(obj), None)
         self.enqueue(obj)
 
     def _resolve(self, namespace: str, ref: dict | None) -> dict | None:
