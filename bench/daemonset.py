@@ -19,13 +19,10 @@ Figures are printed, never asserted.   python bench/daemonset.py [--nodes 1000] 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import sys
-import threading
 import time
-import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,25 +45,12 @@ def ds_status(c: Cluster) -> dict:
     return c.get(f"/apis/apps/v1/namespaces/{NS}/daemonsets/agent").get("status") or {}
 
 
-_local = threading.local()
-
-
 def post_pod(c: Cluster, node: str) -> None:
-    """POST one pod bound to `node`, over a kept-alive connection per thread (no TLS handshake each)."""
-    conn = getattr(_local, "conn", None)
-    if conn is None:
-        u = urllib.parse.urlsplit(c.url)
-        conn = _local.conn = http.client.HTTPSConnection(u.hostname, u.port, context=c.ctx, timeout=120)
-    body = json.dumps({"apiVersion": "v1", "kind": "Pod",
-                       "metadata": {"generateName": "raw-", "labels": {"app": "raw"}},
-                       "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1,
-                                "containers": [{"name": "agent", "image": "busybox"}]}})
-    conn.request("POST", f"/api/v1/namespaces/{NS}/pods", body=body,
-                 headers={"Authorization": f"Bearer {c.token}", "Content-Type": "application/json"})
-    resp = conn.getresponse()
-    resp.read()
-    if resp.status != 201:
-        raise RuntimeError(f"creating a raw pod: HTTP {resp.status}")
+    """POST one pod bound to `node`."""
+    c.post(f"/api/v1/namespaces/{NS}/pods", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "raw-", "labels": {"app": "raw"}},
+        "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1,
+                 "containers": [{"name": "agent", "image": "busybox"}]}})
 
 
 def main() -> None:
@@ -78,16 +62,7 @@ def main() -> None:
     t_start = time.perf_counter()
     c = Cluster(n)
     try:
-        deadline = time.monotonic() + 300
-        names: list[str] = []
-        while time.monotonic() < deadline:
-            nodes = c.get("/api/v1/nodes")["items"]
-            names = [nd["metadata"]["name"] for nd in nodes
-                     if any(x["type"] == "Ready" and x["status"] == "True"
-                            for x in (nd.get("status") or {}).get("conditions", []))]
-            if len(names) >= n:
-                break
-            time.sleep(0.5)
+        names = c.wait_nodes_ready(n, 300)
         print(f"pocketkube DaemonSet benchmark: {n} simulated nodes "
               f"(control plane and nodes up in {time.perf_counter() - t_start:.1f} s, RSS {c.rss_mb():.0f} MB)")
         c.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "Namespace",

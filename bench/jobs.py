@@ -19,14 +19,11 @@ Figures are printed, never asserted.   python bench/jobs.py [--completions 1000]
 from __future__ import annotations
 
 import argparse
-import http.client
 import itertools
 import json
 import os
 import sys
-import threading
 import time
-import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -50,25 +47,12 @@ def job_status(c: Cluster) -> dict:
     return c.get(f"/apis/batch/v1/namespaces/{NS}/jobs/crunch").get("status") or {}
 
 
-_local = threading.local()
-
-
 def post_pod(c: Cluster, name: str, node: str, duration: str) -> None:
-    """POST one finishing pod bound to `node`, over a kept-alive connection per thread."""
-    conn = getattr(_local, "conn", None)
-    if conn is None:
-        u = urllib.parse.urlsplit(c.url)
-        conn = _local.conn = http.client.HTTPSConnection(u.hostname, u.port, context=c.ctx, timeout=120)
-    body = json.dumps({"apiVersion": "v1", "kind": "Pod",
-                       "metadata": {"name": name, "namespace": NS, "annotations": {EXIT_AFTER: duration}},
-                       "spec": {"nodeName": node, "restartPolicy": "Never",
-                                "containers": [{"name": "work", "image": "busybox"}]}})
-    conn.request("POST", f"/api/v1/namespaces/{NS}/pods", body,
-                 {"Authorization": f"Bearer {c.token}", "Content-Type": "application/json"})
-    r = conn.getresponse()
-    r.read()
-    if r.status >= 300:
-        raise RuntimeError(f"creating {name}: HTTP {r.status}")
+    """POST one finishing pod bound to `node`."""
+    c.post(f"/api/v1/namespaces/{NS}/pods", {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": NS, "annotations": {EXIT_AFTER: duration}},
+        "spec": {"nodeName": node, "restartPolicy": "Never", "containers": [{"name": "work", "image": "busybox"}]}})
 
 
 def succeeded(watch: PodWatch, prefix: str) -> int:
@@ -109,16 +93,7 @@ def main() -> None:
     t_start = time.perf_counter()
     c = Cluster(args.nodes)
     try:
-        deadline = time.monotonic() + 120
-        names: list[str] = []
-        while time.monotonic() < deadline:
-            items = c.get("/api/v1/nodes")["items"]
-            names = [nd["metadata"]["name"] for nd in items
-                     if any(x["type"] == "Ready" and x["status"] == "True"
-                            for x in (nd.get("status") or {}).get("conditions", []))]
-            if len(names) >= args.nodes:
-                break
-            time.sleep(0.2)
+        names = c.wait_nodes_ready(args.nodes, 120)
         print(f"pocketkube Job benchmark: completions {n}, parallelism {par}, {args.duration} pods on "
               f"{args.nodes} simulated nodes (control plane up in {time.perf_counter() - t_start:.1f} s)")
         c.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "Namespace",

@@ -17,6 +17,7 @@ asserted.   python bench/scale.py [--replicas 10000] [--nodes 100] [--timeout 90
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import signal
@@ -26,10 +27,13 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NS = "bench"
+_local = threading.local()
 
 
 def kubectl_binary() -> str:
@@ -47,6 +51,7 @@ class Cluster:
             stdout=subprocess.PIPE, stderr=open(os.path.join(self.tmp, "server.log"), "w"), text=True,
             start_new_session=True, env=dict(os.environ, POCKETKUBE_LOG="WARNING"), cwd=ROOT)
         self.url = ""
+        self.stopping = False
         for line in self.proc.stdout:
             if line.startswith("pocketkube is ready at "):
                 self.url = line.split()[4]
@@ -72,11 +77,39 @@ class Cluster:
         with self.req(path) as r:
             return json.load(r)
 
+    def post(self, path: str, body: dict) -> dict:
+        """POST over a kept-alive connection per thread (no TLS handshake per request)."""
+        conn = getattr(_local, "conn", None)
+        if conn is None:
+            u = urllib.parse.urlsplit(self.url)
+            conn = _local.conn = http.client.HTTPSConnection(u.hostname, u.port, context=self.ctx, timeout=120)
+        conn.request("POST", path, body=json.dumps(body),
+                     headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        data = resp.read()
+        if resp.status >= 300:
+            raise RuntimeError(f"POST {path}: HTTP {resp.status}: {data[:200]!r}")
+        return json.loads(data)
+
+    def wait_nodes_ready(self, n: int, timeout: float = 300) -> list[str]:
+        """Names of the Ready nodes, once there are `n` of them (or the timeout passed)."""
+        deadline = time.monotonic() + timeout
+        names: list[str] = []
+        while time.monotonic() < deadline:
+            names = [nd["metadata"]["name"] for nd in self.get("/api/v1/nodes")["items"]
+                     if any(x["type"] == "Ready" and x["status"] == "True"
+                            for x in (nd.get("status") or {}).get("conditions", []))]
+            if len(names) >= n:
+                break
+            time.sleep(0.2)
+        return names
+
     def rss_mb(self) -> float:
         import psutil
         return psutil.Process(self.proc.pid).memory_info().rss / 2**20
 
     def stop(self) -> None:
+        self.stopping = True
         try:
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(30)
@@ -119,7 +152,7 @@ class PodWatch:
                                     "phase", "Pending")
                             self.changed.notify_all()
             except Exception as e:  # reconnect from the last revision seen
-                if self.c.proc.poll() is not None:
+                if self.c.stopping or self.c.proc.poll() is not None:
                     return  # the server is gone: the benchmark is over
                 print(f"  (pod watch restarted: {e})", file=sys.stderr)
                 time.sleep(0.5)
@@ -168,14 +201,7 @@ def main() -> None:
     results: dict[str, str] = {}
     try:
         # Wait for every simulated node to be Ready, so the clock starts with a settled cluster.
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            nodes = c.get("/api/v1/nodes")["items"]
-            ready = sum(1 for nd in nodes if any(x["type"] == "Ready" and x["status"] == "True"
-                                                 for x in (nd.get("status") or {}).get("conditions", [])))
-            if ready >= args.nodes:
-                break
-            time.sleep(0.2)
+        c.wait_nodes_ready(args.nodes)
         print(f"pocketkube scale benchmark: {n} replicas on {args.nodes} simulated nodes "
               f"(control plane up in {time.perf_counter() - t_start:.1f} s, RSS {c.rss_mb():.0f} MB idle)")
         c.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "Namespace",
@@ -221,6 +247,23 @@ def main() -> None:
         results["delete"] = f"{t_del:6.1f} s" if ok else f"not done after {args.timeout:.0f} s ({total} pods left)"
         print(f"  3. delete deployment -> zero pods:                 {results['delete']}   (target <= 10 s)")
         print(f"     control-plane RSS after: {c.rss_mb():.0f} MB")
+
+        # Raw baseline, same run: the same number of pods posted already bound to the nodes
+        # (no controller, no scheduler), 16 at a time, until all are Running.
+        nodes = c.wait_nodes_ready(args.nodes, 10)
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda i: c.post(f"/api/v1/namespaces/{NS}/pods", {
+                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"raw-{i}", "labels": {"app": "raw"}},
+                "spec": {"nodeName": nodes[i % len(nodes)], "terminationGracePeriodSeconds": 1,
+                         "containers": [{"name": "app", "image": "nginx:1.14"}]}}), range(n)))
+        ok = watch.wait(lambda total, running: running >= n, args.timeout)
+        t_raw = time.perf_counter() - t0
+        if ok and "create" in results and t_avail:
+            print(f"  raw baseline: {n} pods posted bound, all Running: {t_raw:6.1f} s; "
+                  f"ratio apply-to-Available / raw {t_avail / t_raw:.2f}")
+        else:
+            print(f"  raw baseline: not done after {t_raw:.0f} s")
     except Exception as e:  # a benchmark reports, it does not fail
         print(f"  benchmark stopped: {e!r}")
     finally:

@@ -51,14 +51,6 @@ def sts_ready(c: Cluster, n: int) -> bool:
     return (st.get("readyReplicas") or 0) >= n and (st.get("observedGeneration") or 0) >= s["metadata"]["generation"]
 
 
-def post(c: Cluster, path: str, body: dict) -> None:
-    import urllib.request
-    r = urllib.request.Request(c.url + path, data=json.dumps(body).encode(), method="POST",
-                               headers={"Authorization": f"Bearer {c.token}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(r, context=c.ctx, timeout=60) as resp:
-        resp.read()
-
-
 def wait_phase(watch: PodWatch, name: str, phases: tuple[str, ...] | None, end: float) -> float | None:
     """Wait until the pod exists (phases None) or has one of `phases`; the time it did, or None."""
     with watch.lock:
@@ -77,10 +69,10 @@ def baseline(c: Cluster, watch: PodWatch, n: int, timeout: float) -> float | Non
     tpl = claim_template()
     t0 = time.perf_counter()
     for i in range(n):
-        post(c, f"/api/v1/namespaces/{NS}/persistentvolumeclaims",
+        c.post(f"/api/v1/namespaces/{NS}/persistentvolumeclaims",
              {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
               "metadata": {"name": f"data-base-{i}"}, "spec": tpl["spec"]})
-        post(c, f"/api/v1/namespaces/{NS}/pods", {
+        c.post(f"/api/v1/namespaces/{NS}/pods", {
             "apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"base-{i}", "labels": {"app": "base"}},
             "spec": {"terminationGracePeriodSeconds": 1, "hostname": f"base-{i}",
                      "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": f"data-base-{i}"}}],
@@ -101,13 +93,7 @@ def main() -> None:
     t_start = time.perf_counter()
     c = Cluster(args.nodes)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            nodes = c.get("/api/v1/nodes")["items"]
-            if sum(1 for nd in nodes if any(x["type"] == "Ready" and x["status"] == "True"
-                                             for x in (nd.get("status") or {}).get("conditions", []))) >= args.nodes:
-                break
-            time.sleep(0.2)
+        c.wait_nodes_ready(args.nodes, 120)
         print(f"pocketkube StatefulSet benchmark: {n} OrderedReady replicas with a claim template on "
               f"{args.nodes} simulated nodes (control plane up in {time.perf_counter() - t_start:.1f} s)")
         c.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "Namespace",
