@@ -22,21 +22,16 @@ import threading
 import time
 import urllib.request
 
+from api import compile_package, pct, server_env  # shared with the API benchmark
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def start(data_dir: str, *extra: str) -> tuple[subprocess.Popen, str, float]:
     t0 = time.perf_counter()
     p = subprocess.Popen([sys.executable, "-m", "pocketkube", "up", "--data-dir", data_dir, "--port", "0", *extra],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
-                         env=dict(os.environ, POCKETKUBE_LOG="WARNING"))
+                         env=server_env())
     for line in p.stdout:
         if line.startswith("pocketkube is ready at "):
             return p, line.split()[4], time.perf_counter() - t0
@@ -149,6 +144,7 @@ def main() -> None:
     ap.add_argument("--pods", type=int, default=100)
     ap.add_argument("--nodes", type=int, default=5000)
     args = ap.parse_args()
+    compile_package()
     raw = raw_spawn_rate(args.pods)
     pods = process_pods(args.pods)
     sim = simulated_nodes(args.nodes)
