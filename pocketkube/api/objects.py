@@ -47,7 +47,9 @@ def encode(obj: dict) -> bytes:
             if k in meta and not meta[k] and isinstance(meta[k], (list, dict)):
                 del meta[k]
     try:
-        return orjson.dumps(obj)
+        # orjson hands back its growth buffer: ~8 KiB allocated for a 2 KiB pod. The store keeps
+        # these bytes (current values, recent changes), so keep an exact-size copy instead.
+        return memoryview(orjson.dumps(obj)).tobytes()
     finally:
         if rv is not None:
             meta["resourceVersion"] = rv
