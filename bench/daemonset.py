@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench.scale import NS, Cluster, PodWatch
+from bench.scale import NS, Cluster
 
 
 def daemonset(image: str) -> str:
@@ -45,14 +45,6 @@ def ds_status(c: Cluster) -> dict:
     return c.get(f"/apis/apps/v1/namespaces/{NS}/daemonsets/agent").get("status") or {}
 
 
-def post_pod(c: Cluster, node: str) -> None:
-    """POST one pod bound to `node`."""
-    c.post(f"/api/v1/namespaces/{NS}/pods", {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "raw-", "labels": {"app": "raw"}},
-        "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1,
-                 "containers": [{"name": "agent", "image": "busybox"}]}})
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--nodes", type=int, default=1000)
@@ -65,15 +57,11 @@ def main() -> None:
         names = c.wait_nodes_ready(n, 300)
         print(f"pocketkube DaemonSet benchmark: {n} simulated nodes "
               f"(control plane and nodes up in {time.perf_counter() - t_start:.1f} s, RSS {c.rss_mb():.0f} MB)")
-        c.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "Namespace",
-                                                        "metadata": {"name": NS}}))
-        watch = PodWatch(c)
+        watch = c.watch_namespace()
 
         # 1. apply -> a Running pod on every node, status all ready, rollout status done.
         t0 = time.perf_counter()
-        p = c.kubectl("apply", "-f", "-", input=daemonset("fluentd:v1"))
-        if p.returncode != 0:
-            raise RuntimeError(p.stderr)
+        c.apply(daemonset("fluentd:v1"))
         ok = watch.wait(lambda total, running: running >= n, args.timeout)
         t_running = time.perf_counter() - t0
         while ok and time.perf_counter() - t0 < args.timeout:
@@ -109,7 +97,7 @@ def main() -> None:
         watch.wait(lambda total, running: total == 0, args.timeout)
         t0 = time.perf_counter()
         with ThreadPoolExecutor(32) as pool:
-            list(pool.map(lambda node: post_pod(c, node), names[:n]))
+            list(pool.map(c.post_pod, names[:n]))
         ok = watch.wait(lambda total, running: running >= n, args.timeout)
         t_raw = time.perf_counter() - t0
         if ok:

@@ -47,14 +47,6 @@ def job_status(c: Cluster) -> dict:
     return c.get(f"/apis/batch/v1/namespaces/{NS}/jobs/crunch").get("status") or {}
 
 
-def post_pod(c: Cluster, name: str, node: str, duration: str) -> None:
-    """POST one finishing pod bound to `node`."""
-    c.post(f"/api/v1/namespaces/{NS}/pods", {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": NS, "annotations": {EXIT_AFTER: duration}},
-        "spec": {"nodeName": node, "restartPolicy": "Never", "containers": [{"name": "work", "image": "busybox"}]}})
-
-
 def succeeded(watch: PodWatch, prefix: str) -> int:
     with watch.lock:
         return sum(1 for name, phase in watch.phase.items() if name.startswith(prefix) and phase == "Succeeded")
@@ -75,7 +67,8 @@ def raw_baseline(c: Cluster, watch: PodWatch, nodes: list[str], n: int, parallel
             want = min(n, done + parallel) - created
             if want > 0:
                 batch = [(next(names), next(placement)) for _ in range(want)]
-                list(pool.map(lambda a: post_pod(c, a[0], a[1], duration), batch))
+                list(pool.map(lambda a: c.post_pod(a[1], a[0], annotations={EXIT_AFTER: duration},
+                                                     restart_policy="Never"), batch))
                 created += want
             time.sleep(0.01)
     return None
@@ -96,15 +89,11 @@ def main() -> None:
         names = c.wait_nodes_ready(args.nodes, 120)
         print(f"pocketkube Job benchmark: completions {n}, parallelism {par}, {args.duration} pods on "
               f"{args.nodes} simulated nodes (control plane up in {time.perf_counter() - t_start:.1f} s)")
-        c.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "Namespace",
-                                                        "metadata": {"name": NS}}))
-        watch = PodWatch(c)
+        watch = c.watch_namespace()
 
         # 1. the Job, until Complete.
         t0 = time.perf_counter()
-        p = c.kubectl("apply", "-f", "-", input=job(n, par, args.duration))
-        if p.returncode != 0:
-            raise RuntimeError(p.stderr)
+        c.apply(job(n, par, args.duration))
         st: dict = {}
         max_active = 0
         complete = False

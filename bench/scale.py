@@ -91,6 +91,28 @@ class Cluster:
             raise RuntimeError(f"POST {path}: HTTP {resp.status}: {data[:200]!r}")
         return json.loads(data)
 
+    def post_pod(self, node: str, name: str = "", image: str = "busybox", annotations: dict | None = None,
+                 restart_policy: str = "Always") -> dict:
+        """A pod posted already bound to `node` (no controller, no scheduler): the raw baselines."""
+        meta: dict = {"labels": {"app": "raw"}}
+        meta.update({"name": name} if name else {"generateName": "raw-"})
+        if annotations:
+            meta["annotations"] = annotations
+        return self.post(f"/api/v1/namespaces/{NS}/pods", {
+            "apiVersion": "v1", "kind": "Pod", "metadata": meta,
+            "spec": {"nodeName": node, "restartPolicy": restart_policy, "terminationGracePeriodSeconds": 1,
+                     "containers": [{"name": "app", "image": image}]}})
+
+    def apply(self, manifest: str) -> None:
+        p = self.kubectl("apply", "-f", "-", input=manifest)
+        if p.returncode != 0:
+            raise RuntimeError(p.stderr)
+
+    def watch_namespace(self) -> "PodWatch":
+        """Create the benchmark's namespace and start the one pod watch over it."""
+        self.apply(json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}))
+        return PodWatch(self)
+
     def wait_nodes_ready(self, n: int, timeout: float = 300) -> list[str]:
         """Names of the Ready nodes, once there are `n` of them (or the timeout passed)."""
         deadline = time.monotonic() + timeout
@@ -204,15 +226,11 @@ def main() -> None:
         c.wait_nodes_ready(args.nodes)
         print(f"pocketkube scale benchmark: {n} replicas on {args.nodes} simulated nodes "
               f"(control plane up in {time.perf_counter() - t_start:.1f} s, RSS {c.rss_mb():.0f} MB idle)")
-        c.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "Namespace",
-                                                        "metadata": {"name": NS}}))
-        watch = PodWatch(c)
+        watch = c.watch_namespace()
 
         # 1. apply -> every pod Running and the Deployment Available.
         t0 = time.perf_counter()
-        p = c.kubectl("apply", "-f", "-", input=deployment(n, "nginx:1.14"))
-        if p.returncode != 0:
-            raise RuntimeError(p.stderr)
+        c.apply(deployment(n, "nginx:1.14"))
         ok = watch.wait(lambda total, running: running >= n, args.timeout)
         t_running = time.perf_counter() - t0
         while ok and not available(c, n) and time.perf_counter() - t0 < args.timeout:
@@ -227,7 +245,7 @@ def main() -> None:
 
         # 2. rolling update to completion, as `kubectl rollout status` sees it.
         t0 = time.perf_counter()
-        p = c.kubectl("-n", NS, "set", "image", "deployment/web", "app=nginx:1.16")
+        c.kubectl("-n", NS, "set", "image", "deployment/web", "app=nginx:1.16")
         st = c.kubectl("-n", NS, "rollout", "status", "deployment/web", f"--timeout={int(args.timeout)}s",
                        timeout=args.timeout + 30)
         t_roll = time.perf_counter() - t0
@@ -253,10 +271,7 @@ def main() -> None:
         nodes = c.wait_nodes_ready(args.nodes, 10)
         t0 = time.perf_counter()
         with ThreadPoolExecutor(16) as pool:
-            list(pool.map(lambda i: c.post(f"/api/v1/namespaces/{NS}/pods", {
-                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"raw-{i}", "labels": {"app": "raw"}},
-                "spec": {"nodeName": nodes[i % len(nodes)], "terminationGracePeriodSeconds": 1,
-                         "containers": [{"name": "app", "image": "nginx:1.14"}]}}), range(n)))
+            list(pool.map(lambda i: c.post_pod(nodes[i % len(nodes)], f"raw-{i}", "nginx:1.14"), range(n)))
         ok = watch.wait(lambda total, running: running >= n, args.timeout)
         t_raw = time.perf_counter() - t0
         if ok and "create" in results and t_avail:

@@ -96,15 +96,11 @@ def main() -> None:
         c.wait_nodes_ready(args.nodes, 120)
         print(f"pocketkube StatefulSet benchmark: {n} OrderedReady replicas with a claim template on "
               f"{args.nodes} simulated nodes (control plane up in {time.perf_counter() - t_start:.1f} s)")
-        c.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "Namespace",
-                                                        "metadata": {"name": NS}}))
-        watch = PodWatch(c)
+        watch = c.watch_namespace()
 
         # 1. apply -> every pod Running and Ready, in order.
         t0 = time.perf_counter()
-        p = c.kubectl("apply", "-f", "-", input=statefulset(n, "nginx:1.14"))
-        if p.returncode != 0:
-            raise RuntimeError(p.stderr)
+        c.apply(statefulset(n, "nginx:1.14"))
         # Follow the chain: when each ordinal appears and when it runs (Running is Ready here).
         end = time.monotonic() + args.timeout
         created: list[float] = []
