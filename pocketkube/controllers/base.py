@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Awaitable, Callable
 
 from ..api.selectors import SelectorError, selector_from_dict
 from ..client import Client
@@ -59,8 +60,15 @@ class Controller:
         self.informers = informers
         self.queue = WorkQueue(self.name, clock)
         self.recorder = recorder or EventRecorder(client, clock, f"{self.name}-controller")
-        self._task: asyncio.Task | None = None
+        # (queue, sync, workers): the main queue, and any a controller adds (orphan handling).
+        self._queues: list[tuple[WorkQueue, Callable[[str], Awaitable[None]], int]] = []
+        self._tasks: list[asyncio.Task] = []
+        self.add_queue(self.queue, self._safe_sync, self.workers)
         self.setup()
+
+    def add_queue(self, queue: WorkQueue, sync: Callable[[str], Awaitable[None]], workers: int) -> None:
+        """Another keyed queue with its own workers, started and stopped with the controller."""
+        self._queues.append((queue, sync, workers))
 
     def setup(self) -> None:
         """Subscribe to informers (self.informers.get(...).add_handler(...))."""
@@ -73,20 +81,23 @@ class Controller:
 
     async def start(self) -> None:
         self.recorder.start()
-        self._task = asyncio.get_running_loop().create_task(
-            run_workers(self.queue, self._safe_sync, self.workers), name=f"{self.name}-workers")
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(run_workers(q, sync, workers), name=f"{q.name}-workers")
+                       for q, sync, workers in self._queues]
 
     async def _safe_sync(self, key: str) -> None:
         await self.sync(key)
 
     async def stop(self) -> None:
-        self.queue.shutdown()
-        if self._task is not None:
-            self._task.cancel()
+        for q, _, _ in self._queues:
+            q.shutdown()
+        for task in self._tasks:
+            task.cancel()
             try:
-                await self._task
+                await task
             except (asyncio.CancelledError, Exception):
                 pass
+        self._tasks = []
         await self.recorder.stop()
 
 

@@ -38,7 +38,7 @@ from ..api.errors import ApiError
 from ..api.resources import RESOURCES, Resource, by_kind
 from ..client import MERGE, STRATEGIC
 from ..client.retry import retry_on_conflict
-from ..client.workqueue import WorkQueue, run_workers
+from ..client.workqueue import WorkQueue
 from .base import Controller
 
 log = logging.getLogger("pocketkube.garbagecollector")
@@ -123,25 +123,10 @@ class GarbageCollector(Controller):
         self.graph: dict[str, _Node] = {}
         self.absent = _AbsentOwners()
         self.orphan_queue = WorkQueue("garbagecollector-orphan", self.clock)
-        self._orphan_task: asyncio.Task | None = None
+        self.add_queue(self.orphan_queue, self.attempt_to_orphan, self.orphan_workers)
         for r in watched_resources():
             self.informers.get(resource_name(r)).add_handler(
                 lambda t, old, new, r=r: self._on_change(r, t, old, new))
-
-    async def start(self) -> None:
-        await super().start()
-        self._orphan_task = asyncio.get_running_loop().create_task(
-            run_workers(self.orphan_queue, self.attempt_to_orphan, self.orphan_workers), name="gc-orphan")
-
-    async def stop(self) -> None:
-        self.orphan_queue.shutdown()
-        if self._orphan_task is not None:
-            self._orphan_task.cancel()
-            try:
-                await self._orphan_task
-            except (asyncio.CancelledError, Exception):
-                pass
-        await super().stop()
 
     # ---- the graph (GraphBuilder.processGraphChanges) ---------------------------------------------
 

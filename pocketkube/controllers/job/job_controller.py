@@ -37,7 +37,7 @@ from ...api.errors import ApiError
 from ...api.selectors import LabelSelector
 from ...client import STRATEGIC
 from ...client.informer import object_key
-from ...client.workqueue import WorkQueue, run_workers
+from ...client.workqueue import WorkQueue
 from ...clock import parse_rfc3339
 from ..base import (
     Controller,
@@ -206,24 +206,9 @@ class JobController(Controller):
         self._cost: dict[str, float] = {}
         self._pending: set[str] = set()
         self._timers: dict[str, float] = {}
-        self._orphan_task: asyncio.Task | None = None
+        self.add_queue(self.orphan_queue, self.sync_orphan_pod, 1)
         self.jobs.add_handler(self._on_job)
         self.pods.add_handler(self._on_pod)
-
-    async def start(self) -> None:
-        await super().start()
-        self._orphan_task = asyncio.get_running_loop().create_task(
-            run_workers(self.orphan_queue, self.sync_orphan_pod, 1), name="job-orphan-workers")
-
-    async def stop(self) -> None:
-        self.orphan_queue.shutdown()
-        if self._orphan_task is not None:
-            self._orphan_task.cancel()
-            try:
-                await self._orphan_task
-            except (asyncio.CancelledError, Exception):  # noqa: S110, BLE001 - stopping; failures were logged
-                pass
-        await super().stop()
 
     def selector(self, job: dict) -> LabelSelector | None:
         return self.owners.selector(job)
