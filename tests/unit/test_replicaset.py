@@ -309,8 +309,9 @@ def test_adopts_matching_orphans_and_releases_pods_that_stop_matching(tmp_path):
                 p = await env.c.get("pods", "default", "pod-adoption-release")
                 return not p["metadata"].get("ownerReferences")
             await until(released, message="pod released")
+            # The status may still count the released pod for a moment: wait for the replacement.
+            pods = await until(lambda: env.pods("name=pod-adoption-release"), message="replacement pod")
             await env.wait_status("pod-adoption-release", replicas=1)
-            pods = await env.pods("name=pod-adoption-release")
             assert len(pods) == 1 and pods[0]["metadata"]["name"] != "pod-adoption-release"
     run(main())
 
