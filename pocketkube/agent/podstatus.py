@@ -210,7 +210,10 @@ def pod_status(pod: dict, facts: PodFacts, clock: Clock) -> dict:
     init_statuses = [container_status(c, "PodInitializing") for c in facts.init_containers]
     statuses = [container_status(c, "PodInitializing" if has_init else "ContainerCreating")
                 for c in facts.containers]
-    ph = "Failed" if facts.reason == "DeadlineExceeded" else phase(pod, init_statuses, statuses, facts.terminal)
+    # A pod past its deadline is Failed once its containers have stopped: the kubelet never
+    # reports a terminal phase while containers still run (KEP-3329).
+    deadline_failed = facts.reason == "DeadlineExceeded" and facts.terminal
+    ph = "Failed" if deadline_failed else phase(pod, init_statuses, statuses, facts.terminal)
 
     # Initialized
     incomplete = [c.name for c in facts.init_containers
