@@ -24,23 +24,9 @@ from pocketkube.client.inprocess import InProcessClient
 from pocketkube.clock import FakeClock
 from pocketkube.runtime.process import ProcessRuntime
 from pocketkube.store.sqlite import SqliteStore
+from tests.unit.harness import until
 
 NODE = "node-a"
-
-
-async def until(pred, timeout: float = 10.0, message: str = "condition"):
-    """Wait for an async or plain predicate; fail after `timeout` real seconds."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    last = None
-    while True:
-        last = pred()
-        if asyncio.iscoroutine(last):
-            last = await last
-        if last:
-            return last
-        assert loop.time() < end, f"timed out waiting for {message} (last: {last!r})"
-        await asyncio.sleep(0.02)
 
 
 def run(coro, timeout: float = 60.0):

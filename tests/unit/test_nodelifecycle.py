@@ -10,25 +10,17 @@ from pocketkube.api.core import Api
 from pocketkube.client import STRATEGIC
 from pocketkube.client.inprocess import InProcessClient
 from pocketkube.clock import FakeClock, parse_rfc3339
-from pocketkube.controllers.nodelifecycle import (NodeLifecycleController, eviction_time, tolerates,
-                                                  with_default_tolerations)
+from pocketkube.controllers.nodelifecycle import (
+    NodeLifecycleController,
+    eviction_time,
+    tolerates,
+    with_default_tolerations,
+)
 from pocketkube.store.sqlite import SqliteStore
+from tests.unit.harness import until
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
 NOT_READY = "node.kubernetes.io/not-ready"
-
-
-async def until(pred, timeout=10.0, message="condition"):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        r = pred()
-        if asyncio.iscoroutine(r):
-            r = await r
-        if r:
-            return r
-        assert loop.time() < end, f"timed out waiting for {message}"
-        await asyncio.sleep(0.01)
 
 
 def cond(obj, ctype):

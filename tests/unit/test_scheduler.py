@@ -17,6 +17,7 @@ from pocketkube.clock import FakeClock
 from pocketkube.scheduler import Scheduler, messages
 from pocketkube.scheduler.resources import PodRes
 from pocketkube.store.sqlite import SqliteStore
+from tests.unit.harness import until
 
 NS = "default"
 
@@ -43,19 +44,6 @@ def pod(name, cpu=None, memory=None, **spec):
     if "ports" in spec:
         containers[0]["ports"] = spec.pop("ports")
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": {"containers": containers, **spec}}
-
-
-async def until(pred, timeout=10.0, what="condition"):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        r = pred()
-        if asyncio.iscoroutine(r):
-            r = await r
-        if r:
-            return r
-        assert loop.time() < end, f"{what} not reached"
-        await asyncio.sleep(0.01)
 
 
 class Env:
@@ -86,7 +74,7 @@ class Env:
                 if c["type"] == "PodScheduled" and c["status"] == status:
                     return c
             return None
-        return await until(check, what=f"PodScheduled={status} on {name}")
+        return await until(check, message=f"PodScheduled={status} on {name}")
 
     async def events(self, name, reason):
         evs = (await self.c.list("events", NS))["items"]
@@ -98,7 +86,7 @@ class Env:
             if message is not None:
                 evs = [e for e in evs if e["message"] == message]
             return evs[-1] if evs else None
-        return await until(check, what=f"{reason} event on {name}")
+        return await until(check, message=f"{reason} event on {name}")
 
     async def tick(self, seconds=1.0, steps=1):
         """Move the fake clock so back-offs and the flush loop run."""
@@ -196,7 +184,7 @@ def test_insufficient_cpu_and_selector_message_event_and_condition(tmp_path):
                 p = await env.get("p")
                 conds = {c["type"]: c for c in p["status"]["conditions"]}
                 return conds["PodScheduled"]["message"] == want2 and "example.com/Gate" in conds
-            await until(updated, what="condition updated, other condition kept")
+            await until(updated, message="condition updated, other condition kept")
     run(main())
 
 
@@ -206,7 +194,7 @@ def test_resources_count_assumed_pods_memory_and_pod_count(tmp_path):
             await env.nodes(node("n", cpu="2", memory="1Gi", pods="6"))
             # Created at once: the scheduler must count its own fresh placements.
             await env.pods(*(pod(f"p{i}", cpu="500m") for i in range(5)))
-            await until(lambda: env.sched.scheduled == 4, what="4 bound")
+            await until(lambda: env.sched.scheduled == 4, message="4 bound")
             unbound = [p for p in (await env.c.list("pods", NS))["items"] if not p["spec"].get("nodeName")]
             assert len(unbound) == 1
             ev = await env.event(unbound[0]["metadata"]["name"], "FailedScheduling")
@@ -218,7 +206,7 @@ def test_resources_count_assumed_pods_memory_and_pod_count(tmp_path):
                                      "preemption: not eligible due to preemptionPolicy=Never.")
             # Pods that request nothing still count against the node's pod capacity.
             await env.pods(pod("e1"), pod("e2"), pod("e3"))
-            await until(lambda: env.sched.scheduled == 6, what="6 bound")
+            await until(lambda: env.sched.scheduled == 6, message="6 bound")
             pending = [p["metadata"]["name"] for p in (await env.c.list("pods", NS))["items"]
                        if not p["spec"].get("nodeName") and p["metadata"]["name"].startswith("e")]
             ev = await env.event(pending[0], "FailedScheduling")
@@ -401,7 +389,7 @@ def test_retry_when_capacity_is_freed_and_periodic_flush(tmp_path):
             async def folded():
                 evs = await env.events("third", "FailedScheduling")
                 return len(evs) == 1 and evs[0]["count"] == 2
-            await until(folded, what="repeated event folded into count=2")
+            await until(folded, message="repeated event folded into count=2")
     run(main())
 
 
@@ -596,7 +584,7 @@ def test_wait_for_first_consumer_claim_gets_selected_node(tmp_path):
             async def annotated():
                 c = await env.c.get("persistentvolumeclaims", NS, "data")
                 return ((c["metadata"].get("annotations") or {}).get("volume.kubernetes.io/selected-node"))
-            assert await until(annotated, what="selected-node annotation") == "n1"
+            assert await until(annotated, message="selected-node annotation") == "n1"
             # The pod waits for the provisioner before it is bound.
             await asyncio.sleep(0.1)
             assert not (await env.get("db"))["spec"].get("nodeName")
@@ -636,7 +624,7 @@ def test_wait_for_first_consumer_claim_binds_a_matching_local_volume(tmp_path):
             async def prebound():
                 v = await env.c.get("persistentvolumes", None, "local-n2")
                 return (v["spec"].get("claimRef") or {}).get("name") == "data"
-            await until(prebound, what="PV pre-bound to the claim")
+            await until(prebound, message="PV pre-bound to the claim")
             assert not (await env.get("db"))["spec"].get("nodeName")
             c = await env.c.get("persistentvolumeclaims", NS, "data")
             c["spec"]["volumeName"] = "local-n2"

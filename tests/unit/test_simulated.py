@@ -8,27 +8,19 @@ import asyncio
 import pytest
 from kubernetes.client.models import V1Lease, V1Node, V1Pod
 
-from pocketkube.agent.simulated import (EXIT_AFTER_ANNOTATION, EXIT_CODE_ANNOTATION, SimulatedNodes,
-                                        go_duration, parse_duration)
+from pocketkube.agent.simulated import (
+    EXIT_AFTER_ANNOTATION,
+    EXIT_CODE_ANNOTATION,
+    SimulatedNodes,
+    go_duration,
+    parse_duration,
+)
 from pocketkube.api.core import Api
 from pocketkube.client import STRATEGIC
 from pocketkube.client.inprocess import InProcessClient
 from pocketkube.clock import FakeClock
 from pocketkube.store.sqlite import SqliteStore
-
-
-async def until(pred, timeout=10.0, message="condition"):
-    """Wait for an async or plain predicate; fail after `timeout` real seconds."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        r = pred()
-        if asyncio.iscoroutine(r):
-            r = await r
-        if r:
-            return r
-        assert loop.time() < end, f"timed out waiting for {message}"
-        await asyncio.sleep(0.01)
+from tests.unit.harness import until
 
 
 class Env:
