@@ -134,6 +134,35 @@ def ns(cluster):
     return create_namespace(cluster)
 
 
+def node_ready(c: Cluster, name: str) -> str:
+    """The node's Ready condition status ("True", "False", "Unknown"), "" if there is none."""
+    p = c.kubectl("get", "node", name, "-o", "json", check=False)
+    if p.returncode != 0:
+        return ""
+    return next((x["status"] for x in json.loads(p.stdout)["status"].get("conditions", []) if x["type"] == "Ready"), "")
+
+
+def start_agent(c: Cluster, name: str, agent_dir: str) -> subprocess.Popen:
+    """`pocketkube agent` joining `c` as node `name` (no isolation; logs on a free port)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        log_port = s.getsockname()[1]
+    return subprocess.Popen([sys.executable, "-m", "pocketkube", "agent", "--server", c.url,
+                             "--token", c.token, "--ca-file", os.path.join(c.data_dir, "ca.crt"),
+                             "--name", name, "--agent-dir", agent_dir,
+                             "--isolation", "off", "--log-port", str(log_port)],
+                            stdout=subprocess.DEVNULL, stderr=open(agent_dir + ".log", "w"),
+                            start_new_session=True)
+
+
+def kill_agent(agent: subprocess.Popen | None) -> None:
+    """SIGKILL the agent's whole process group, if it still runs."""
+    if agent is not None and agent.poll() is None:
+        os.killpg(agent.pid, signal.SIGKILL)
+        agent.wait()
+
+
 def wait_until(predicate, timeout: float = 30, interval: float = 0.05, message: str = "condition"):
     deadline = time.monotonic() + timeout
     last = None

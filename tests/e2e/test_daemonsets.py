@@ -15,13 +15,11 @@ import json
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import create_namespace, start_cluster, stop_cluster, wait_until
+from tests.conftest import (create_namespace, kill_agent, node_ready, start_agent, start_cluster, stop_cluster,
+                            wait_until)
 
 HASH = "controller-revision-hash"
 NODES = ["sim-0", "sim-1", "sim-2"]
@@ -310,13 +308,6 @@ def test_controller_revision_lifecycle(dsc, ns):
 
 # ---- agents joining and leaving -------------------------------------------------------------------
 
-def node_ready(c, name: str) -> str:
-    p = c.kubectl("get", "node", name, "-o", "json", check=False)
-    if p.returncode != 0:
-        return ""
-    return next((x["status"] for x in json.loads(p.stdout)["status"].get("conditions", []) if x["type"] == "Ready"), "")
-
-
 def test_daemonset_follows_agents_as_they_join_and_leave(tmp_path):
     c = start_cluster(str(tmp_path / "data"), ["--no-node", "--simulated-nodes", "1"])
     agent = None
@@ -328,15 +319,7 @@ def test_daemonset_follows_agents_as_they_join_and_leave(tmp_path):
         c.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(body))
         running_on(c, ns, "node-agent", ["sim-0"])
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            log_port = s.getsockname()[1]
-        agent = subprocess.Popen([sys.executable, "-m", "pocketkube", "agent", "--server", c.url,
-                                  "--token", c.token, "--ca-file", os.path.join(c.data_dir, "ca.crt"),
-                                  "--name", "joined-1", "--agent-dir", str(tmp_path / "agent"),
-                                  "--isolation", "off", "--log-port", str(log_port)],
-                                 stdout=subprocess.DEVNULL, stderr=open(tmp_path / "agent.log", "w"),
-                                 start_new_session=True)
+        agent = start_agent(c, "joined-1", str(tmp_path / "agent"))
         wait_until(lambda: node_ready(c, "joined-1") == "True", 30, message="joined node Ready")
         pods = running_on(c, ns, "node-agent", ["sim-0", "joined-1"])
         joined = next(p for p in pods if p["spec"]["nodeName"] == "joined-1")
@@ -356,7 +339,5 @@ def test_daemonset_follows_agents_as_they_join_and_leave(tmp_path):
                             status(c, ns, "node-agent").get("currentNumberScheduled")) == (1, 1), 30,
                    message="status back to one node")
     finally:
-        if agent is not None and agent.poll() is None:
-            os.killpg(agent.pid, signal.SIGKILL)
-            agent.wait()
+        kill_agent(agent)
         stop_cluster(c)

@@ -6,22 +6,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import start_cluster, stop_cluster, wait_until
-
-
-def node_ready(c, name: str) -> str:
-    p = c.kubectl("get", "node", name, "-o", "json", check=False)
-    if p.returncode != 0:
-        return ""
-    for cond in json.loads(p.stdout)["status"].get("conditions", []):
-        if cond["type"] == "Ready":
-            return cond["status"]
-    return ""
+from tests.conftest import kill_agent, node_ready, start_agent, start_cluster, stop_cluster, wait_until
 
 
 @pytest.fixture
@@ -33,16 +21,7 @@ def small_grace_cluster(tmp_path):
 
 def test_second_agent_gets_pods_and_goes_notready_when_killed(small_grace_cluster, tmp_path):
     c = small_grace_cluster
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        log_port = s.getsockname()[1]
-    agent = subprocess.Popen([sys.executable, "-m", "pocketkube", "agent", "--server", c.url,
-                              "--token", c.token, "--ca-file", os.path.join(c.data_dir, "ca.crt"),
-                              "--name", "joined-1", "--agent-dir", str(tmp_path / "agent"),
-                              "--isolation", "off", "--log-port", str(log_port)],
-                             stdout=subprocess.DEVNULL, stderr=open(tmp_path / "agent.log", "w"),
-                             start_new_session=True)
+    agent = start_agent(c, "joined-1", str(tmp_path / "agent"))
     try:
         wait_until(lambda: node_ready(c, "joined-1") == "True", 30, message="joined node Ready")
         c.kubectl("run", "hello", "--image=busybox", "--restart=Never", "--command", "--",
@@ -60,9 +39,7 @@ def test_second_agent_gets_pods_and_goes_notready_when_killed(small_grace_cluste
         taints = {t["key"] for t in c.kubectl_json("get", "node", "joined-1")["spec"].get("taints", [])}
         assert "node.kubernetes.io/unreachable" in taints
     finally:
-        if agent.poll() is None:
-            os.killpg(agent.pid, signal.SIGKILL)
-            agent.wait()
+        kill_agent(agent)
 
 
 def test_simulated_nodes_take_thousands_of_pods(tmp_path):
