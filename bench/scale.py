@@ -145,6 +145,8 @@ class PodWatch:
     def __init__(self, cluster: Cluster):
         self.c = cluster
         self.phase: dict[str, str] = {}
+        self.running = 0  # kept as events arrive: a count over 10,000 pods per event would eat a core
+        self.timeline: list[tuple[float, int, int]] = []  # (time, pods, running) once per 0.5 s
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
         self.rv = cluster.get(f"/api/v1/namespaces/{NS}/pods?limit=1")["metadata"]["resourceVersion"]
@@ -166,12 +168,15 @@ class PodWatch:
                             raise RuntimeError(o.get("message"))
                         name = o["metadata"]["name"]
                         with self.lock:
-                            if ev["type"] == "DELETED":
-                                self.phase.pop(name, None)
-                            else:
+                            old = self.phase.pop(name, None) if ev["type"] == "DELETED" else self.phase.get(name)
+                            if ev["type"] != "DELETED":
                                 deleting = o["metadata"].get("deletionTimestamp")
                                 self.phase[name] = "Terminating" if deleting else (o.get("status") or {}).get(
                                     "phase", "Pending")
+                            self.running += (self.phase.get(name) == "Running") - (old == "Running")
+                            now = time.perf_counter()
+                            if not self.timeline or now - self.timeline[-1][0] >= 0.5:
+                                self.timeline.append((now, len(self.phase), self.running))
                             self.changed.notify_all()
             except Exception as e:  # reconnect from the last revision seen
                 if self.c.stopping or self.c.proc.poll() is not None:
@@ -181,12 +186,12 @@ class PodWatch:
 
     def counts(self) -> tuple[int, int]:
         with self.lock:
-            return len(self.phase), sum(1 for p in self.phase.values() if p == "Running")
+            return len(self.phase), self.running
 
     def wait(self, pred, timeout: float) -> bool:
         end = time.monotonic() + timeout
         with self.lock:
-            while not pred(len(self.phase), sum(1 for p in self.phase.values() if p == "Running")):
+            while not pred(len(self.phase), self.running):
                 left = end - time.monotonic()
                 if left <= 0:
                     return False
@@ -215,6 +220,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--replicas", type=int, default=10000)
     ap.add_argument("--nodes", type=int, default=100)
+    ap.add_argument("--timeline", action="store_true", help="print pods and Running pods every 0.5 s of step 1")
     ap.add_argument("--timeout", type=float, default=900.0, help="give up on a step after this many seconds")
     args = ap.parse_args()
     n = args.replicas
@@ -237,6 +243,8 @@ def main() -> None:
             time.sleep(0.05)
         t_avail = time.perf_counter() - t0
         rss = c.rss_mb()
+        if args.timeline:
+            print("     " + " ".join(f"{t - t0:.1f}s:{p}/{r}" for t, p, r in watch.timeline if t >= t0))
         total, running = watch.counts()
         results["create"] = (f"{t_avail:6.1f} s  (all {running} pods Running after {t_running:.1f} s)"
                              if ok else f"not done after {args.timeout:.0f} s ({running}/{n} Running)")

@@ -347,12 +347,16 @@ class Api:
     # ---- update --------------------------------------------------------------------------------
 
     async def _write_update(self, res: Resource, ns: str, name: str, old: dict, new: dict,
-                            dry_run: bool) -> dict:
-        """Store `new` over `old` (expected revision = old's), finishing deletion if it is due."""
+                            dry_run: bool, stored: bytes | None = None) -> dict:
+        """Store `new` over `old` (expected revision = old's), finishing deletion if it is due.
+
+        `stored` is old's encoding as read from the store, when the caller has it.
+        """
         meta = new["metadata"]
         old_rv = int(old["metadata"]["resourceVersion"])
         meta.pop("resourceVersion", None)
-        unchanged = objects.encode(new) == objects.encode(old)
+        value = objects.encode(new)
+        unchanged = value == (stored if stored is not None else objects.encode(old))
         meta["resourceVersion"] = str(old_rv)
         if unchanged:
             return new
@@ -363,7 +367,7 @@ class Api:
             rev = await self.store.delete(key, old_rv)
             meta["resourceVersion"] = str(rev)
             return new
-        rev = await self.store.update(key, objects.encode(new), old_rv)
+        rev = await self.store.update(key, value, old_rv)
         meta["resourceVersion"] = str(rev)
         return new
 
@@ -379,11 +383,15 @@ class Api:
     async def _guaranteed_update(self, res: Resource, ns: str, name: str, mutate, dry_run: bool,
                                  retry: bool) -> dict:
         """Read, mutate, write with the read revision; re-read and retry on a race if allowed."""
+        key = res.key(ns, name)
         for _ in range(16):
-            old = await self._get_raw(res, ns, name)
+            kv = await self.store.get(key)
+            if kv is None:
+                raise errors.not_found_error(res.plural, res.group, name)
+            old = objects.decode(kv)
             new = await mutate(old)
             try:
-                return await self._write_update(res, ns, name, old, new, dry_run)
+                return await self._write_update(res, ns, name, old, new, dry_run, kv.value)
             except RevisionMismatch:
                 if not retry:
                     raise errors.conflict(res.plural, res.group, name, errors.STALE) from None
@@ -459,8 +467,8 @@ class Api:
             try:
                 await self._get_raw(res, ns, name)
             except ApiError:
-                created = await self.create(res, ns, obj, opts)
-                return created
+                # create() fills in the object in place; the caller's copy stays as it was.
+                return await self.create(res, ns, objects.deep_copy(obj), opts)
 
         async def mutate(old: dict) -> dict:
             return self._prepare_update(res, ns, name, objects.deep_copy(obj), old, subresource)

@@ -1,8 +1,8 @@
 """The client for components living in the control plane's own process: direct `Api` calls.
 
 Same validation, defaulting and versioning as an HTTP request (so a controller's write looks to
-kubectl exactly like anyone else's), minus serialisation and TLS. Inputs are copied so that
-the API's in-place defaulting never changes a caller's dict.
+kubectl exactly like anyone else's), minus serialisation and TLS. Created objects are copied so
+that the API's in-place defaulting never changes a caller's dict (updates copy in the API).
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ class InProcessClient(Client):
 
     async def update(self, res, namespace, obj, subresource=None):
         name = obj["metadata"]["name"]
-        return (await self.api.update(resource(res), namespace or "", name, _copy(obj), _TRUSTED,
+        # Api.update works on its own copy of the body (one per attempt): no copy needed here.
+        return (await self.api.update(resource(res), namespace or "", name, obj, _TRUSTED,
                                       subresource=subresource)).obj
 
     async def patch(self, res, namespace, name, patch, patch_type=MERGE, subresource=None):

@@ -160,15 +160,21 @@ def validate_object_meta_update(new: dict, old: dict, path: str = "metadata") ->
     # An update without a uid keeps the stored one (BeforeUpdate), so only a different uid errs.
     if new.get("uid"):
         errs.extend(immutable(new.get("uid"), old.get("uid") or "", child(path, "uid")))
-    errs.extend(validate_labels(new.get("labels"), child(path, "labels")))
-    errs.extend(validate_annotations(new.get("annotations"), child(path, "annotations")))
-    errs.extend(
-        validate_owner_references(new.get("ownerReferences"), child(path, "ownerReferences"))
-    )
+    # What is unchanged passed these checks when it was stored: most updates (every status
+    # write) keep labels, annotations, owners and finalizers, so only changes are checked.
+    if new.get("labels") != old.get("labels"):
+        errs.extend(validate_labels(new.get("labels"), child(path, "labels")))
+    if new.get("annotations") != old.get("annotations"):
+        errs.extend(validate_annotations(new.get("annotations"), child(path, "annotations")))
+    if new.get("ownerReferences") != old.get("ownerReferences"):
+        errs.extend(
+            validate_owner_references(new.get("ownerReferences"), child(path, "ownerReferences"))
+        )
     # Core's ValidateObjectMetaUpdate re-checks finalizer names one by one.
-    for i, f in enumerate(new_fin):
-        if isinstance(f, str):
-            errs.extend(validate_kube_finalizer_name(f, index(child(path, "finalizers"), i)))
+    if new_fin != (old.get("finalizers") or []):
+        for i, f in enumerate(new_fin):
+            if isinstance(f, str):
+                errs.extend(validate_kube_finalizer_name(f, index(child(path, "finalizers"), i)))
     return errs
 
 

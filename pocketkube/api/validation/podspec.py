@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 
+import orjson
+
 from pocketkube.api.errors import FieldError, duplicate, forbidden, invalid, not_supported, required
 from pocketkube.api.names import (
     is_dns1123_label,
@@ -399,10 +401,42 @@ def _pod_security_context(sc, spec: dict, path: str) -> list[FieldError]:
     return errs
 
 
+# Specs already found valid, as their JSON with the arguments that matter. A controller creates
+# thousands of pods from one template, so most pod creates repeat a validation that passed;
+# only valid specs are remembered (errors must be reported in full every time). The pod name
+# matters only to ephemeral volumes, whose claim names derive from it: such specs are not kept.
+_VALID: dict[tuple, None] = {}
+_VALID_MAX = 256
+
+
+def _memo_key(spec: dict, path: str, is_pod: bool, volumes_known: bool) -> tuple | None:
+    for v in list_of(spec.get("volumes")):
+        if isinstance(v, dict) and "ephemeral" in v:
+            return None
+    try:
+        return (orjson.dumps(spec), path, is_pod, volumes_known)
+    except TypeError:  # not plain JSON (a bad value that validation must report)
+        return None
+
+
 def validate_pod_spec(
     spec: dict, path: str, *, pod_name: str = "", is_pod: bool = False, volumes_known: bool = True
 ) -> list[FieldError]:
     """ValidatePodSpec. `volumes_known` False skips mount-to-volume lookups (StatefulSet)."""
+    key = _memo_key(spec, path, is_pod, volumes_known)
+    if key is not None and key in _VALID:
+        return []
+    errs = _validate_pod_spec(spec, path, pod_name, is_pod, volumes_known)
+    if not errs and key is not None:
+        if len(_VALID) >= _VALID_MAX:
+            del _VALID[next(iter(_VALID))]
+        _VALID[key] = None
+    return errs
+
+
+def _validate_pod_spec(
+    spec: dict, path: str, pod_name: str, is_pod: bool, volumes_known: bool
+) -> list[FieldError]:
     errs: list[FieldError] = []
     grace = spec.get("terminationGracePeriodSeconds")
     if grace is None:
