@@ -31,6 +31,7 @@ from .validation import validate, validate_status_update
 
 MAX_BODY = 3 * 1024 * 1024
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+_NAME_DEFAULTS = frozenset({"Job", "Namespace"})  # kinds whose defaults derive from the name
 NAMESPACES = lookup("", "v1", "namespaces")
 PODS = lookup("", "v1", "pods")
 STORAGE_CLASSES = lookup("storage.k8s.io", "v1", "storageclasses")
@@ -311,12 +312,15 @@ class Api:
         generate = bool(meta.get("generateName")) and not meta.get("name")
         strategy.prepare_for_create(res, obj)
         await self._admit(res, obj)
-        # Some defaults use the name (Job and Namespace labels): name first, then default.
-        template = objects.deep_copy(obj) if generate else obj
+        # Some defaults use the name (Job and Namespace labels): name first, then default, and
+        # a retry under another generated name starts again from the undefaulted object. Other
+        # kinds' defaults only fill in what is missing, so a retry reuses the defaulted object.
+        template = objects.deep_copy(obj) if generate and res.kind in _NAME_DEFAULTS else None
         for attempt in range(8):
             if generate:
-                obj = objects.deep_copy(template)
-                meta = obj["metadata"]
+                if attempt and template is not None:
+                    obj = objects.deep_copy(template)
+                    meta = obj["metadata"]
                 meta["name"] = meta["generateName"][: max(0, 63 - 5)] + objects.random_suffix()
             apply_defaults(res, obj, create=True)
             errs = validate(res, obj, None)

@@ -23,7 +23,7 @@ _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # upstream's utilrand alphabet: no 
 
 
 def random_suffix(n: int = 5) -> str:
-    return "".join(random.choice(_NAME_CHARS) for _ in range(n))
+    return "".join(random.choices(_NAME_CHARS, k=n))
 
 
 def new_uid() -> str:
