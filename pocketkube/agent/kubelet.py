@@ -42,6 +42,7 @@ DEFAULT_LOG_PORT = 10250
 VERSION = "0.1.0"
 VOLUME_REFRESH_INTERVAL = 60.0   # how often configMap/secret/downwardAPI volumes catch up
 SHUTDOWN_GRACE = 5.0             # at most this long for a container to exit when the agent stops
+WARM_SANDBOXES = 64              # pod networks kept ready for pods to come (see runtime/podnets.py)
 
 
 def kubelet_version() -> str:
@@ -55,7 +56,8 @@ def kubelet_version() -> str:
 class Agent:
     def __init__(self, client: Client, node_name: str, runtime: Runtime, state_dir: str, clock: Clock | None = None,
                  labels: dict | None = None, address: str | None = None, log_port: int | None = None, *,
-                 shutdown_grace: float = SHUTDOWN_GRACE, status_workers: int = 4):
+                 shutdown_grace: float = SHUTDOWN_GRACE, status_workers: int = 4,
+                 warm_sandboxes: int = WARM_SANDBOXES):
         self.client = client
         self.node_name = node_name
         self.runtime = runtime
@@ -66,6 +68,7 @@ class Agent:
         self.log_port = log_port or DEFAULT_LOG_PORT
         self.shutdown_grace = shutdown_grace
         self.status_workers = status_workers
+        self.warm_sandboxes = warm_sandboxes
         self.host_ip = address or ""
         self.recorder = EventRecorder(client, node_name, self.clock)
         self.backoff = Backoff()
@@ -84,6 +87,9 @@ class Agent:
         leftovers = await self.runtime.cleanup_orphans()
         if leftovers:
             log.info("removed %d leftovers of an earlier run", leftovers)
+        start_pool = getattr(self.runtime, "start_pool", None)
+        if start_pool is not None:
+            start_pool(self.warm_sandboxes)
         machine = await asyncio.to_thread(Machine.detect, self.state_dir)
         if not self.host_ip:
             self.host_ip = await asyncio.to_thread(internal_ip)
@@ -120,6 +126,9 @@ class Agent:
         if self.node_manager is not None:
             await self.node_manager.stop()
         await self.recorder.stop()
+        drain_pool = getattr(self.runtime, "drain_pool", None)
+        if drain_pool is not None:
+            await drain_pool()
         close = getattr(self.runtime, "close", None)
         if close is not None:   # the runtime's own helpers and threads go with the agent
             await asyncio.to_thread(close)

@@ -57,6 +57,7 @@ log = logging.getLogger("pocketkube.agent.worker")
 RETRY = 10.0           # the pod worker's back-off after a failed sync (volumes, config, sandbox)
 IMAGE_RESYNC = 1.0     # after a failed pull, when the waiting reason turns to ImagePullBackOff
 MIN_GRACE = 2          # minimumGracePeriodInSeconds for kills the kubelet decides on its own
+FIRST_STATUS_WAIT = 0.5    # at most this long the first status waits for the first sync to end
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 LOST_MESSAGE = "The container could not be located when the pod was deleted.  The container used to be Running"
 
@@ -105,6 +106,11 @@ class PodWorker:
         self.status_lock = asyncio.Lock()
         self.last_written: dict | None = None
         self._isolation_reported = False
+        # Until the first sync ends, status changes are held and posted as one write: a pod
+        # whose containers start at once goes from no status to Running (the kubelet's status
+        # manager likewise posts only the latest status it has).
+        self._holding_status = True
+        self._hold_timer: asyncio.TimerHandle | None = None
         self._adopt((pod.get("status") or {}))
 
     # ---- the agent's side ----
@@ -133,7 +139,16 @@ class PodWorker:
         self._wake.set()
 
     def request_status(self) -> None:
-        self.agent.request_status(self)
+        if not self._holding_status:
+            self.agent.request_status(self)
+
+    def _post_held_status(self) -> None:
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
+        if self._holding_status:
+            self._holding_status = False
+            self.agent.request_status(self)
 
     async def shutdown(self, grace: float) -> None:
         """The agent stops: end the loop, stop every process, free the sandbox; the API is left alone."""
@@ -215,19 +230,27 @@ class PodWorker:
     async def _run(self) -> None:
         if self.facts.start_time is None:
             self.facts.start_time = self.clock.now()
-        self.request_status()
-        while True:
-            self._wake.clear()
-            meta = self.pod["metadata"]
-            if self.removed or meta.get("deletionTimestamp"):
-                await self._terminate()
-                return
-            wake_at = None
-            if not self.facts.terminal:
-                wake_at = await self._sync()
-            if self.facts.terminal and not self.finished:
-                await self._finish()
-            await self._sleep(wake_at)
+        # a slow first sync (volumes, hooks) must not leave the pod without a status: real
+        # time, not the injected clock, as this only bounds how long a write is held back
+        self._hold_timer = asyncio.get_running_loop().call_later(FIRST_STATUS_WAIT, self._post_held_status)
+        try:
+            while True:
+                self._wake.clear()
+                meta = self.pod["metadata"]
+                if self.removed or meta.get("deletionTimestamp"):
+                    self._post_held_status()
+                    await self._terminate()
+                    return
+                wake_at = None
+                if not self.facts.terminal:
+                    wake_at = await self._sync()
+                self._post_held_status()
+                if self.facts.terminal and not self.finished:
+                    await self._finish()
+                await self._sleep(wake_at)
+        finally:
+            if self._hold_timer is not None:
+                self._hold_timer.cancel()
 
     async def _sleep(self, until: float | None) -> None:
         if self._wake.is_set():
@@ -453,8 +476,7 @@ class PodWorker:
             return self.clock.now() + RETRY
         is_restart = bool(cs.cid)
         count = cs.restart_count + 1 if is_restart else cs.restart_count
-        path = log_path(self.dir, cs.name, count)
-        await asyncio.to_thread(os.makedirs, os.path.dirname(path), exist_ok=True)
+        path = log_path(self.dir, cs.name, count)     # the runtime creates its directory
         if self.sandbox is None:
             return self.clock.now()
         try:

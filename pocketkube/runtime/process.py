@@ -22,8 +22,8 @@ How a container runs (isolated):
   mount points) is journaled under state_dir and removed by `cleanup_orphans()` on the next
   start.
 Output arrives through non-blocking pipes and exits as messages from the helper, all on the
-event loop: no thread and no fork of the agent per container. Pod networks are built by one
-worker thread (netlink, see isolation/netns.py).
+event loop: no thread and no fork of the agent per container. Pod networks are built by a
+helper process, ahead of demand when a warm pool is on (see podnets.py).
 
 Without isolation the same helper starts each container in its own session; stopping signals
 the process group, and when the main process exits the rest of its group is killed, as a
@@ -41,7 +41,6 @@ import shutil
 import signal
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .base import (Container, ContainerSpec, ExitStatus, Runtime, Sandbox, SandboxSpec,
@@ -49,6 +48,7 @@ from .base import (Container, ContainerSpec, ExitStatus, Runtime, Sandbox, Sandb
 from .cgroups import CgroupHandle, Cgroups
 from .images import DEFAULT_PATH, ImageCatalog, find_program
 from .isolation import syscalls
+from .isolation.ipam import IPAllocator
 from .logs import DEFAULT_MAX_BYTES, STDERR, STDOUT, CRILogWriter
 from .spawn import SpawnError, default_spawner, send_signal
 from .state import Journal, process_start_time
@@ -95,7 +95,6 @@ class _Run:
 class _SandboxState:
     sandbox: Sandbox
     key: str
-    netns_fd: int = -1
     netns_path: str | None = None
     hosts_path: str | None = None
 
@@ -152,18 +151,14 @@ class ProcessRuntime(Runtime):
         self._journal = Journal(os.path.join(self.state_dir, "containers.journal"))
         self._hosts_dir = os.path.join(self.state_dir, "hosts")
         os.makedirs(self._hosts_dir, exist_ok=True)
-        self._pod_journal = Journal(os.path.join(self.state_dir, "pods.journal"))
-        self._pod_records = self._pod_journal.read()     # written by the network thread only
         self._runs: dict[str, _Run] = {}
         self._sandboxes: dict[str, _SandboxState] = {}
         self._mount_refs: dict[str, int] = {}
         self._created_paths: set[str] = set()
         self._tasks: set[asyncio.Task] = set()
-        self._executor: ThreadPoolExecutor | None = None
         self._spawner = default_spawner()
         self.cgroups: Cgroups | None = None
-        self.ipam = None
-        self.network = None
+        self.networks = None
 
         reason = _isolation_unavailable()
         if isolate is None:
@@ -176,15 +171,11 @@ class ProcessRuntime(Runtime):
                 reason = "disabled by configuration (isolate=False)"
 
         if self.isolated:
-            from .isolation.ipam import IPAllocator
-            from .isolation.netns import NETNS_DIR, PodNetwork
+            from .isolation.netns import NETNS_DIR
+            from .podnets import PodNetworks
             self._netns_dir = NETNS_DIR
             self.cgroups = Cgroups(self.tag)
-            self.ipam = IPAllocator(node_cidr)
-            for key, rec in self._pod_records.items():      # until cleanup_orphans frees them
-                if rec.get("ip"):
-                    self.ipam.reserve(rec["ip"], rec.get("pod_uid", key))
-            self.network = PodNetwork(bridge, self.ipam.gateway, self.ipam.prefix, self.ipam.broadcast)
+            self.networks = PodNetworks(self.state_dir, node_cidr, bridge, f"pk{self.tag}")
             self.isolation_note = (
                 f"pods get their own network namespace ({node_cidr} on bridge {bridge}, gateway "
                 f"{self.ipam.gateway}) and each container its own PID, mount and UTS namespaces; "
@@ -197,43 +188,42 @@ class ProcessRuntime(Runtime):
 
     # -- helpers ----------------------------------------------------------------------------
 
+    @property
+    def ipam(self) -> IPAllocator | None:
+        """The pod IP allocator (None without isolation)."""
+        return self.networks.ipam if self.networks is not None else None
+
     def _key(self, pod_uid: str) -> str:
-        """The pod's netns and host veth name (at most 15 characters), unique on this host."""
+        """A name for a pod without a network of its own, unique among this runtime's pods."""
         taken = {s.key for s in self._sandboxes.values()}
         for n in range(100):
             digest = hashlib.sha1(f"{pod_uid}#{n}".encode() if n else pod_uid.encode()).hexdigest()
             key = f"pk{self.tag}{digest[:7]}"
-            pinned = self.isolated and os.path.lexists(os.path.join(self._netns_dir, key))
-            if key not in taken and not pinned:
+            if key not in taken:
                 return key
-        raise StartError(f"cannot find a free network namespace name for pod {pod_uid}")
+        raise StartError(f"cannot find a free name for pod {pod_uid}")
 
-    def _net_executor(self) -> ThreadPoolExecutor:
-        # one thread: it switches its own network namespace while creating pod networks
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="pocketkube-net")
-        return self._executor
+    def start_pool(self, size: int) -> None:
+        """Keep up to `size` pod networks made ahead of demand (see podnets.py); call it on the
+        event loop. Without isolation there is nothing to make."""
+        if self.networks is not None:
+            self.networks.start_pool(size)
+
+    async def drain_pool(self) -> None:
+        """Remove the spare pod networks (the node is stopping)."""
+        if self.networks is not None:
+            await self.networks.drain_pool()
 
     def close(self) -> None:
         """Release the runtime's own resources. Containers still running are killed (they
-        cannot outlive the spawn helper); sandboxes stay for cleanup_orphans()."""
+        cannot outlive the spawn helper); spare networks are removed; pods' sandboxes stay for
+        cleanup_orphans()."""
         self._spawner.close()
         self._journal.close()
-        if self._executor is not None:     # the pod journal belongs to the network thread
-            self._executor.submit(self._pod_journal.close).result()
-        else:
-            self._pod_journal.close()
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
-        if self.network is not None:
-            self.network.close()
+        if self.networks is not None:
+            self.networks.close()
         if self.cgroups is not None and not self._runs:
             self.cgroups.remove_bases()
-        for state in self._sandboxes.values():
-            if state.netns_fd >= 0:
-                os.close(state.netns_fd)
-                state.netns_fd = -1
 
     # -- sandboxes --------------------------------------------------------------------------
 
@@ -241,51 +231,32 @@ class ProcessRuntime(Runtime):
         existing = self._sandboxes.get(spec.pod_uid)
         if existing is not None:
             return existing.sandbox
-        key = self._key(spec.pod_uid)
         if not self.isolated or spec.host_network:
             sandbox = Sandbox(pod_uid=spec.pod_uid, ip=None, isolated=self.isolated,
                               hostname=spec.hostname, host_network=spec.host_network)
-            self._sandboxes[spec.pod_uid] = _SandboxState(sandbox, key)
+            self._sandboxes[spec.pod_uid] = _SandboxState(sandbox, self._key(spec.pod_uid))
             return sandbox
-        loop = asyncio.get_running_loop()
-        ip, fd = await loop.run_in_executor(self._net_executor(), self._create_network, spec.pod_uid, key)
+        key, ip = await self.networks.acquire(spec.pod_uid, {s.key for s in self._sandboxes.values()})
+        existing = self._sandboxes.get(spec.pod_uid)
+        if existing is not None:     # made meanwhile by a concurrent call: ours is not needed
+            await self._delete_network(key, ip)
+            return existing.sandbox
         hosts = os.path.join(self._hosts_dir, key)
         with open(hosts, "w") as f:
             f.write(HOSTS_TEMPLATE + (f"{ip}\t{spec.hostname}\n" if spec.hostname else ""))
         sandbox = Sandbox(pod_uid=spec.pod_uid, ip=ip, isolated=True, hostname=spec.hostname,
                           netns=key, veth=key)
         self._sandboxes[spec.pod_uid] = _SandboxState(
-            sandbox, key, netns_fd=fd, netns_path=os.path.join(self._netns_dir, key), hosts_path=hosts)
+            sandbox, key, netns_path=os.path.join(self._netns_dir, key), hosts_path=hosts)
         return sandbox
 
-    def _create_network(self, pod_uid: str, key: str) -> tuple[str, int]:
-        ip = self.ipam.allocate(pod_uid)
-        record = {"pod_uid": pod_uid, "ip": ip}
-        self._pod_journal.add(key, record)      # before the netns exists: a crash leaves a trace
-        self._pod_records[key] = record
-        try:
-            return ip, self.network.create(key, ip)
-        except BaseException:
-            self._forget_pod(key, ip)
-            raise
-
-    def _delete_network(self, key: str, ip: str | None, veth_too: bool = False) -> bool:
-        found = self.network.delete(key, veth_too)
-        self._forget_pod(key, ip)
+    async def _delete_network(self, key: str, ip: str | None, veth_too: bool = False) -> bool:
+        found = await self.networks.release(key, ip, veth_too)
         try:
             os.unlink(os.path.join(self._hosts_dir, key))
         except FileNotFoundError:
             pass
         return found
-
-    def _forget_pod(self, key: str, ip: str | None) -> None:
-        # network thread only, like every other use of the pod journal
-        if ip:
-            self.ipam.release(ip)
-        self._pod_journal.remove(key)
-        self._pod_records.pop(key, None)
-        if self._pod_journal.needs_compaction:
-            self._pod_journal.compact(self._pod_records)
 
     async def remove_sandbox(self, sandbox: Sandbox) -> None:
         runs = [r for r in self._runs.values() if r.container.pod_uid == sandbox.pod_uid]
@@ -293,20 +264,15 @@ class ProcessRuntime(Runtime):
             self._signal(run, signal.SIGKILL)
         if runs:
             await asyncio.gather(*(asyncio.shield(r.done) for r in runs), return_exceptions=True)
-        state = self._sandboxes.pop(sandbox.pod_uid, None)
-        if state is not None and state.netns_fd >= 0:
-            os.close(state.netns_fd)
-            state.netns_fd = -1
+        self._sandboxes.pop(sandbox.pod_uid, None)
         if self.isolated and sandbox.netns:
-            await asyncio.get_running_loop().run_in_executor(
-                self._net_executor(), self._delete_network, sandbox.netns, sandbox.ip)
+            await self._delete_network(sandbox.netns, sandbox.ip)
 
     async def remove_bridge(self) -> bool:
         """Delete the pod bridge when no pod uses it (the agent keeps it across restarts)."""
         if not self.isolated:
             return False
-        return await asyncio.get_running_loop().run_in_executor(
-            self._net_executor(), self.network.remove_bridge)
+        return await self.networks.remove_bridge()
 
     # -- containers -------------------------------------------------------------------------
 
@@ -740,14 +706,15 @@ class ProcessRuntime(Runtime):
         live_ids = set(self._runs)
         live_keys = {s.key for s in self._sandboxes.values()}
         live_uids = set(self._sandboxes)
-        executor = self._net_executor() if self.isolated else None
         found = await asyncio.get_running_loop().run_in_executor(
-            executor, self._cleanup_sync, live_ids, live_keys, live_uids)
+            None, self._cleanup_sync, live_ids, live_keys)
         # here, not in the worker thread: starts append to the journal on this thread
         self._journal.compact({cid: r.record for cid, r in self._runs.items() if r.record})
+        if self.networks is not None:
+            found += await self.networks.cleanup(live_keys, live_uids)
         return found
 
-    def _cleanup_sync(self, live_ids: set[str], live_keys: set[str], live_uids: set[str]) -> int:
+    def _cleanup_sync(self, live_ids: set[str], live_keys: set[str]) -> int:
         found = 0
         for cid, rec in self._journal.read().items():
             if cid in live_ids:
@@ -781,20 +748,6 @@ class ProcessRuntime(Runtime):
             if d not in live_cgroups:
                 found += 1
                 self.cgroups.remove(CgroupHandle(dirs=[d]), timeout=2.0)
-        handled = set()
-        for key, rec in list(self._pod_records.items()):
-            if key in live_keys:
-                continue
-            found += 1
-            handled.add(key)
-            self._delete_network(key, rec.get("ip"), veth_too=True)
-        self._pod_journal.compact(self._pod_records)
-        for name in self.network.names_with_prefix(f"pk{self.tag}") - live_keys - handled:
-            found += 1
-            self.network.delete(name, veth_too=True)
-        for ip, owner in self.ipam.allocations().items():
-            if owner not in live_uids:
-                self.ipam.release(ip)
         for name in os.listdir(self._hosts_dir):
             if name not in live_keys:
                 os.unlink(os.path.join(self._hosts_dir, name))

@@ -5,8 +5,7 @@ the PID, a pidfd (to signal it without PID-reuse races) and later its exit code;
 and no fork in the agent. `PopenSpawner` is the portable fallback for systems without the
 helper (macOS): a posix_spawn per process and exit polling.
 
-The helper is started from the event loop's thread and dies with it (PR_SET_PDEATHSIG acts
-on the thread that forked): run the runtime on a loop whose thread lives as long as the agent.
+How the helper is started and talked to is shared with the network helper (helper.py).
 """
 
 from __future__ import annotations
@@ -22,6 +21,8 @@ import sys
 import time
 from collections.abc import Callable
 
+from .helper import HelperProcess
+
 SPAWND = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spawnd.py")
 OnExit = Callable[[int], None]     # called with the exit code (-N: killed by signal N)
 MAX_REQUEST = 1 << 20              # spawnd.MAX_MSG: one packet holds one request
@@ -31,35 +32,14 @@ class SpawnError(Exception):
     """The process could not be started; the message says why (set-up step or exec)."""
 
 
-class HelperSpawner:
+class HelperSpawner(HelperProcess):
+    script = SPAWND
+
     def __init__(self) -> None:
-        self._sock: socket.socket | None = None
-        self._proc: subprocess.Popen | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        super().__init__()
         self._next = 0
         self._pending: dict[int, tuple[asyncio.Future, OnExit]] = {}
         self._exits: dict[int, OnExit] = {}
-
-    def _ensure(self) -> None:
-        if self._sock is not None:
-            return
-        loop = asyncio.get_running_loop()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        for s in (ours, theirs):
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        # its own session: a Ctrl-C meant for the agent must not reach the containers
-        self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", SPAWND, str(theirs.fileno()), str(os.getpid())],
-            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, start_new_session=True)
-        theirs.close()
-        ours.setblocking(False)
-        loop.add_reader(ours.fileno(), self._on_readable)
-        self._sock, self._loop = ours, loop
-
-    @property
-    def helper_pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
 
     async def spawn(self, req: dict, fds: list[int], on_exit: OnExit) -> tuple[int, int, float]:
         """Start a process; returns (pid, pidfd or -1, when it exec'd). `fds` may be closed
@@ -91,56 +71,27 @@ class HelperSpawner:
                 raise SpawnError(f"the spawn helper is gone: {e}") from None
         return await fut
 
-    def _on_readable(self) -> None:
-        while self._sock is not None:
-            try:
-                msg, anc, _, _ = self._sock.recvmsg(1 << 16, socket.CMSG_SPACE(4 * 4),
-                                                    socket.MSG_CMSG_CLOEXEC)
-            except BlockingIOError:
-                return
-            except OSError:
-                msg = b""
-            if not msg:
-                self._helper_died()
-                return
-            fds: list[int] = []
-            for level, kind, data in anc:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                    arr = array.array("i")
-                    arr.frombytes(data[:len(data) - len(data) % 4])
-                    fds.extend(arr)
-            m = json.loads(msg)
-            if "exit" in m:
-                cb = self._exits.pop(m["exit"], None)
-                if cb is not None:
-                    cb(os.waitstatus_to_exitcode(m["status"]))
-                continue
-            fut, on_exit = self._pending.pop(m["id"])
-            if "error" in m:
-                fut.set_exception(SpawnError(m["error"]))
-                continue
-            pid, pidfd = m["pid"], fds[0] if fds else -1
-            if fut.cancelled():     # nobody will track it: do not let it run unseen
-                _kill(pid, pidfd)
-                if pidfd >= 0:
-                    os.close(pidfd)
-                continue
-            self._exits[pid] = on_exit
-            fut.set_result((pid, pidfd, time.time()))
-
-    def _helper_died(self) -> None:
-        if self._sock is None:
+    def _on_message(self, m: dict, fds: list[int]) -> None:
+        if "exit" in m:
+            cb = self._exits.pop(m["exit"], None)
+            if cb is not None:
+                cb(os.waitstatus_to_exitcode(m["status"]))
             return
-        self._loop.remove_reader(self._sock.fileno())
-        self._sock.close()
-        self._sock = None
-        if self._proc is not None:
-            try:    # on EOF it kills every container's process group, then exits
-                self._proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-            self._proc = None
+        fut, on_exit = self._pending.pop(m["id"])
+        if "error" in m:
+            fut.set_exception(SpawnError(m["error"]))
+            return
+        pid, pidfd = m["pid"], fds[0] if fds else -1
+        if fut.cancelled():     # nobody will track it: do not let it run unseen
+            _kill(pid, pidfd)
+            if pidfd >= 0:
+                os.close(pidfd)
+            return
+        self._exits[pid] = on_exit
+        fut.set_result((pid, pidfd, time.time()))
+
+    def _on_helper_gone(self) -> None:
+        # on EOF the helper killed every container's process group before exiting
         pending, self._pending = self._pending, {}
         for fut, _ in pending.values():
             if not fut.done():
@@ -148,10 +99,6 @@ class HelperSpawner:
         exits, self._exits = self._exits, {}
         for cb in exits.values():      # PR_SET_PDEATHSIG took them with the helper
             cb(-signal.SIGKILL)
-
-    def close(self) -> None:
-        """Stop the helper; every process it started is killed with it."""
-        self._helper_died()
 
 
 class PopenSpawner:

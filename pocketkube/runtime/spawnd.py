@@ -167,15 +167,11 @@ class Helper:
                     self.on_exec_result(key.fd)
 
     def on_request(self) -> None:
-        msg, anc, _, _ = self.sock.recvmsg(MAX_MSG, socket.CMSG_SPACE(16 * 4), socket.MSG_CMSG_CLOEXEC)
+        msg, fds, _, _ = socket.recv_fds(self.sock, MAX_MSG, 16, socket.MSG_CMSG_CLOEXEC)
         if not msg:
+            for fd in fds:
+                os.close(fd)
             raise SystemExit    # the agent closed the socket: its containers go with us
-        fds: list[int] = []
-        for level, kind, data in anc:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                arr = array.array("i")
-                arr.frombytes(data[:len(data) - len(data) % 4])
-                fds.extend(arr)
         try:
             try:
                 req = json.loads(msg)

@@ -1,5 +1,6 @@
-"""A stand-in agent for the crash test: starts a pod, reports what it created, then waits
-to be killed with SIGKILL. Usage: victim.py STATE_DIR CIDR BRIDGE MARKER"""
+"""A stand-in agent for the crash test: starts a pod (and SPARES spare pod networks), reports
+what it created, then waits to be killed with SIGKILL.
+Usage: victim.py STATE_DIR CIDR BRIDGE MARKER [SPARES]"""
 
 import asyncio
 import json
@@ -10,8 +11,14 @@ from pocketkube.runtime import ContainerSpec, ProcessRuntime, SandboxSpec
 
 async def main() -> None:
     state_dir, cidr, bridge, marker = sys.argv[1:5]
+    spares = int(sys.argv[5]) if len(sys.argv) > 5 else 0
     rt = ProcessRuntime(state_dir, node_cidr=cidr, bridge=bridge)
+    rt.start_pool(spares)
     sandbox = await rt.create_sandbox(SandboxSpec("victim-pod", "default", "victim", "victim"))
+    deadline = asyncio.get_running_loop().time() + 10
+    while rt.networks is not None and rt.networks.spares < spares:    # refilled after the pod
+        assert asyncio.get_running_loop().time() < deadline, "the pool did not refill"
+        await asyncio.sleep(0.01)
     started = []
     for name, command in (("main", ["sleep", marker]),
                           ("forker", ["sh", "-c", f"sleep {marker} & sleep {marker}"])):
@@ -20,6 +27,7 @@ async def main() -> None:
         started.append(await rt.start(sandbox, spec, f"{state_dir}/{name}.log"))
     print(json.dumps({
         "isolated": rt.isolated, "netns": sandbox.netns, "ip": sandbox.ip,
+        "spares": [k for k, _ in rt.networks._spares] if rt.networks is not None else [],
         "pids": [c.pid for c in started], "helper": rt._spawner.helper_pid,
         "cgroups": [d for c in started if c._run.cgroup for d in c._run.cgroup.dirs],
     }), flush=True)

@@ -31,6 +31,8 @@ from pocketkube.runtime.logs import CRILogWriter
 from pocketkube.runtime.process import _isolation_unavailable
 from pocketkube.runtime.spawn import PopenSpawner
 
+from tests.unit.harness import until
+
 ISOLATION = _isolation_unavailable() is None
 PY = "python3"
 CRI_LINE = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr) [FP] .*$")
@@ -302,6 +304,52 @@ def test_pods_have_their_own_ip_and_can_all_listen_on_port_80(tmp_path):
     with_runtime(tmp_path, body)
 
 
+def test_warm_pool_hands_out_ready_networks_and_refills_when_pods_stop_arriving(tmp_path):
+    async def body(rt):
+        rt.start_pool(2)
+        if not rt.isolated:
+            assert rt.networks is None and (await new_pod(rt)).ip is None
+            return
+        await until(lambda: rt.networks.spares == 2, message="two spare networks")
+        spare_ips = set(rt.ipam.allocations())
+        pods = [await new_pod(rt, f"web{i}") for i in range(3)]     # two spares, one made on demand
+        assert len({p.ip for p in pods}) == 3 and spare_ips < {p.ip for p in pods}
+        assert {rt.ipam.allocations()[p.ip] for p in pods} == {p.pod_uid for p in pods}
+        server = [PY, "-m", "http.server", "80", "--bind", "0.0.0.0"]
+        c = await rt.start(pods[0], spec("web", server), str(tmp_path / "web.log"))
+        assert await asyncio.get_running_loop().run_in_executor(None, http_get, f"http://{pods[0].ip}:80/") == 200
+        await rt.stop(c, 5)
+        await until(lambda: rt.networks.spares == 2, message="the pool refilled")
+        assert len(rt.ipam.allocations()) == 5
+        # with_runtime removes the pods, then remove_bridge() drains the pool: nothing is left
+
+    with_runtime(tmp_path, body)
+
+
+def test_close_removes_spare_networks(tmp_path):
+    if not ISOLATION:
+        pytest.skip("spare networks need isolation (covered by the test above without it)")
+    cidr, bridge = test_network()
+
+    async def main():
+        rt = ProcessRuntime(str(tmp_path / "state"), node_cidr=cidr, bridge=bridge)
+        try:
+            rt.start_pool(3)
+            await until(lambda: rt.networks.spares == 3, message="three spare networks")
+        finally:
+            await asyncio.to_thread(rt.close)     # as the agent does: from a thread
+        assert [n for n in leftovers(rt) if not n.startswith("bridge")] == []
+        again = ProcessRuntime(str(tmp_path / "state"), node_cidr=cidr, bridge=bridge)
+        try:
+            assert await again.cleanup_orphans() == 0
+            assert await again.remove_bridge()
+        finally:
+            again.close()
+        assert leftovers(again) == []
+
+    asyncio.run(main())
+
+
 def test_memory_limit_ends_in_oomkilled(tmp_path):
     hog = "b = [bytearray(1 << 20) for _ in range(200)]; print('survived')"
 
@@ -399,7 +447,7 @@ def test_killing_the_agent_kills_its_containers_and_cleanup_removes_the_rest(tmp
     state = str(tmp_path / "state")
     cidr, bridge = test_network()
     m = marker()
-    victim = subprocess.Popen([sys.executable, VICTIM, state, cidr, bridge, m], stdout=subprocess.PIPE)
+    victim = subprocess.Popen([sys.executable, VICTIM, state, cidr, bridge, m, "2"], stdout=subprocess.PIPE)
     info = {}
 
     async def cleanup():
@@ -429,6 +477,7 @@ def test_killing_the_agent_kills_its_containers_and_cleanup_removes_the_rest(tmp
             assert os.path.exists(f"/run/netns/{info['netns']}")
             assert os.path.exists(f"/sys/class/net/{info['netns']}")
             assert info["cgroups"] and all(os.path.isdir(d) for d in info["cgroups"])
+            assert len(info["spares"]) == 2 and all(os.path.exists(f"/run/netns/{k}") for k in info["spares"])
     finally:
         if victim.poll() is None:
             victim.kill()
@@ -440,7 +489,7 @@ def test_killing_the_agent_kills_its_containers_and_cleanup_removes_the_rest(tmp
     assert os.listdir(os.path.join(state, "containers")) == []
     assert os.path.getsize(os.path.join(state, "containers.journal")) == 0
     if info["isolated"]:
-        assert not os.path.exists(f"/run/netns/{info['netns']}")
+        assert not any(os.path.exists(f"/run/netns/{k}") for k in [info["netns"], *info["spares"]])
         assert not any(os.path.exists(d) for d in info["cgroups"])
 
 

@@ -26,8 +26,13 @@ class IPAllocator:
         self._next = self._first
         self._owners: dict[str, str] = {}
 
+    @property
+    def size(self) -> int:
+        """How many pod addresses the CIDR holds."""
+        return self._last - self._first + 1
+
     def allocate(self, owner: str) -> str:
-        size = self._last - self._first + 1
+        size = self.size
         for i in range(size):
             n = self._first + (self._next - self._first + i) % size
             ip = str(ipaddress.IPv4Address(n))
