@@ -51,7 +51,7 @@ class NodeInfo:
     __slots__ = ("name", "node", "labels", "unschedulable", "hard_taints", "prefer_taints",
                  "alloc_cpu", "alloc_mem", "alloc_eph", "alloc_pods", "alloc_scalar",
                  "req_cpu", "req_mem", "req_eph", "req_scalar", "nz_cpu", "nz_mem", "npods",
-                 "ports", "port_any", "owners", "pods", "zone", "hostname")
+                 "ports", "port_any", "owners", "pods", "zone", "hostname", "version")
 
     def __init__(self, name: str):
         self.name = name
@@ -72,8 +72,10 @@ class NodeInfo:
         self.pods: dict[str, PodEntry] = {}
         self.zone: str | None = None
         self.hostname: str | None = None
+        self.version = 0    # moves with every change, so scores computed for it can be reused
 
     def set_node(self, node: dict) -> None:
+        self.version += 1
         self.node = node
         meta = node.get("metadata") or {}
         spec = node.get("spec") or {}
@@ -99,6 +101,7 @@ class NodeInfo:
         self.hostname = self.labels.get(LABEL_HOSTNAME)
 
     def add(self, e: PodEntry, sign: int = 1) -> None:
+        self.version += 1
         r = e.res
         self.req_cpu += sign * r.cpu
         self.req_mem += sign * r.mem

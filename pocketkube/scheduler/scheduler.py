@@ -29,7 +29,7 @@ from ..client.events import EventRecorder
 from .filters import UNSCHEDULABLE, Status, run_filters
 from .podinfo import PodInfo, pod_info
 from .schedqueue import SchedulingQueue
-from .scoring import score, select_host
+from .scoring import ScoreMemo, score, select_host
 from .volumes import VolumeBinder, VolumeError
 
 log = logging.getLogger("pocketkube.scheduler")
@@ -124,6 +124,7 @@ class Scheduler:
         self.rng = random.Random(seed)
         self._infos: dict[str, PodInfo] = {}
         self._next_start = 0
+        self._scores = ScoreMemo()
         self._binds: asyncio.Queue = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
         self._background: set[asyncio.Task] = set()
@@ -287,7 +288,7 @@ class Scheduler:
             return self._filter_failure(info, num_all, failed, absent)
         if len(feasible) == 1:
             return feasible[0], checks.volumes
-        return select_host(feasible, score(info, feasible, self.cache), self.rng), checks.volumes
+        return select_host(feasible, score(info, feasible, self.cache, self._scores), self.rng), checks.volumes
 
     def _prefilter(self, info: PodInfo):
         """PreFilter: (candidate nodes, status of the others, per-attempt state) or a _Failure."""

@@ -32,47 +32,80 @@ MAX_SCORE = 100
 WEIGHT_TAINT, WEIGHT_AFFINITY, WEIGHT_FIT, WEIGHT_SPREAD, WEIGHT_BALANCED = 3, 2, 1, 2, 1
 HOSTNAME_MAX_SKEW, ZONE_MAX_SKEW = 3, 5
 
-def _resource_scores(pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
-    """LeastAllocated (weight 1) plus, for pods that request something, BalancedAllocation (1).
+def _resource_score(pod: PodInfo, ni: NodeInfo) -> int:
+    """LeastAllocated (weight 1) plus, for pods that request something, BalancedAllocation (1)."""
+    res = pod.res
+    acpu, amem = ni.alloc_cpu, ni.alloc_mem
+    total = weights = 0
+    if acpu:
+        req = ni.nz_cpu + res.nz_cpu
+        total += (acpu - req) * MAX_SCORE // acpu if req <= acpu else 0
+        weights += 1
+    if amem:
+        req = ni.nz_mem + res.nz_mem
+        total += (amem - req) * MAX_SCORE // amem if req <= amem else 0
+        weights += 1
+    s = WEIGHT_FIT * (total // weights) if weights else 0
+    if res.cpu or res.mem:   # BalancedAllocation skips best-effort pods
+        if acpu and amem:
+            fc = (ni.req_cpu + res.cpu) / acpu
+            fm = (ni.req_mem + res.mem) / amem
+            std = abs((fc if fc < 1.0 else 1.0) - (fm if fm < 1.0 else 1.0)) / 2
+            s += WEIGHT_BALANCED * int((1 - std) * MAX_SCORE)
+        else:
+            s += WEIGHT_BALANCED * MAX_SCORE
+    return s
 
-    One loop for both: this runs for every feasible node of every pod.
+
+def _host_spread(owner: str, ni: NodeInfo, host_weight: float) -> int:
+    """The hostname constraint's raw PodTopologySpread score (math.Round: half away from 0)."""
+    if ni.hostname is None:
+        return 0
+    return int(ni.owners.get(owner, 0) * host_weight + HOSTNAME_MAX_SKEW - 1 + 0.5)
+
+
+class ScoreMemo:
+    """Per-node scores of the last pods of one shape, reused while the node has not changed.
+
+    A ReplicaSet's pods all ask for the same thing, and placing one changes one node: scoring
+    the next replica needs fresh numbers for that node only. Keyed by the pod's requests and
+    owner; a node's `version` moves with every pod it gains or loses and every change to it.
     """
-    p_nz_cpu, p_nz_mem = pod.res.nz_cpu, pod.res.nz_mem
-    p_cpu, p_mem = pod.res.cpu, pod.res.mem
-    balanced = bool(p_cpu or p_mem)   # BalancedAllocation skips best-effort pods
-    out = []
-    for ni in nodes:
-        acpu, amem = ni.alloc_cpu, ni.alloc_mem
-        total = weights = 0
-        if acpu:
-            req = ni.nz_cpu + p_nz_cpu
-            total += (acpu - req) * MAX_SCORE // acpu if req <= acpu else 0
-            weights += 1
-        if amem:
-            req = ni.nz_mem + p_nz_mem
-            total += (amem - req) * MAX_SCORE // amem if req <= amem else 0
-            weights += 1
-        s = WEIGHT_FIT * (total // weights) if weights else 0
-        if balanced:
-            if acpu and amem:
-                fc = (ni.req_cpu + p_cpu) / acpu
-                fm = (ni.req_mem + p_mem) / amem
-                std = abs((fc if fc < 1.0 else 1.0) - (fm if fm < 1.0 else 1.0)) / 2
-                s += WEIGHT_BALANCED * int((1 - std) * MAX_SCORE)
-            else:
-                s += WEIGHT_BALANCED * MAX_SCORE
-        out.append(s)
-    return out
+
+    MAX_SHAPES = 64
+
+    def __init__(self):
+        self._shapes: dict[tuple, dict[str, tuple]] = {}
+
+    def resource_and_spread(self, pod: PodInfo, nodes: list[NodeInfo]) -> tuple[list[int], list[int]]:
+        """(resource scores, raw hostname-spread scores) for a pod spread by its owner, zoneless."""
+        r = pod.res
+        shape = (r.nz_cpu, r.nz_mem, r.cpu, r.mem, pod.owner, len(nodes))
+        memo = self._shapes.get(shape)
+        if memo is None:
+            if len(self._shapes) >= self.MAX_SHAPES:
+                self._shapes.clear()
+            memo = self._shapes[shape] = {}
+        host_weight = math.log(len(nodes) + 2)
+        owner = pod.owner
+        res: list[int] = []
+        raw: list[int] = []
+        for ni in nodes:
+            m = memo.get(ni.name)
+            if m is None or m[0] != ni.version:
+                m = memo[ni.name] = (ni.version, _resource_score(pod, ni), _host_spread(owner, ni, host_weight))
+            res.append(m[1])
+            raw.append(m[2])
+        return res, raw
 
 
 def _spread_raw(pod: PodInfo, owner: str, nodes: list[NodeInfo], cache: Cache) -> list[int]:
     """PodTopologySpread Score (before normalising) under the system default constraints."""
     host_weight = math.log(len(nodes) + 2)
-    host_base = HOSTNAME_MAX_SKEW - 1
     if not cache.zoned:
-        # No zones anywhere: only the hostname constraint applies (math.Round: half away from 0).
-        return [int(ni.owners.get(owner, 0) * host_weight + host_base + 0.5) if ni.hostname is not None else 0
-                for ni in nodes]
+        # No zones anywhere: only the hostname constraint applies.
+        return [_host_spread(owner, ni, host_weight) for ni in nodes]
+    host_base = HOSTNAME_MAX_SKEW - 1
     zone_weight = math.log(len({ni.zone or "" for ni in nodes}) + 2)
     zone_base = ZONE_MAX_SKEW - 1
     if pod.node_selector is None and pod.required is None:
@@ -96,7 +129,14 @@ def _spread_raw(pod: PodInfo, owner: str, nodes: list[NodeInfo], cache: Cache) -
 
 def _normalize_spread(raw: list[int], ignored: list[bool] | None = None) -> list[int]:
     """PodTopologySpread NormalizeScore: fewer matching pods is better; ignored nodes get 0."""
-    kept = [s for i, s in enumerate(raw) if not ignored or not ignored[i]]
+    if not ignored:
+        if not raw:
+            return []
+        lo, hi = min(raw), max(raw)
+        if hi == 0:
+            return [MAX_SCORE] * len(raw)
+        return [MAX_SCORE * (hi + lo - s) // hi for s in raw]
+    kept = [s for i, s in enumerate(raw) if not ignored[i]]
     if not kept:
         return [0] * len(raw)
     lo, hi = min(kept), max(kept)
@@ -120,9 +160,13 @@ def _default_normalize(raw: list[int], reverse: bool) -> list[int] | None:
     return [MAX_SCORE - s for s in out] if reverse else out
 
 
-def score(pod: PodInfo, nodes: list[NodeInfo], cache: Cache) -> list[int]:
+def score(pod: PodInfo, nodes: list[NodeInfo], cache: Cache, memo: ScoreMemo | None = None) -> list[int]:
     """Weighted totals for `nodes` (all of which passed the filters)."""
-    totals = _resource_scores(pod, nodes)
+    spread_raw = None
+    if memo is not None and pod.owner and not pod.spread and not cache.zoned:
+        totals, spread_raw = memo.resource_and_spread(pod, nodes)
+    else:
+        totals = [_resource_score(pod, ni) for ni in nodes]
     if any(ni.prefer_taints for ni in nodes):
         tols = pod.prefer_tolerations
         raw = [sum(1 for k, v, e in ni.prefer_taints if not tolerates(tols, k, v, e)) for ni in nodes]
@@ -143,8 +187,9 @@ def score(pod: PodInfo, nodes: list[NodeInfo], cache: Cache) -> list[int]:
             for i, s in enumerate(_normalize_spread(raw, ignored)):
                 totals[i] += WEIGHT_SPREAD * s
     elif pod.owner:
-        for i, s in enumerate(_normalize_spread(_spread_raw(pod, pod.owner, nodes, cache))):
-            totals[i] += WEIGHT_SPREAD * s
+        if spread_raw is None:
+            spread_raw = _spread_raw(pod, pod.owner, nodes, cache)
+        totals = [t + WEIGHT_SPREAD * s for t, s in zip(totals, _normalize_spread(spread_raw))]
     return totals
 
 
