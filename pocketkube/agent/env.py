@@ -47,6 +47,7 @@ from ..api.errors import ApiError, go_quote
 from ..api.names import is_dns1123_label, is_qualified_name
 from ..api.quantity import parse as parse_quantity_full
 from ..client import Client
+from .services import ServiceCache
 
 CLUSTER_DOMAIN = "cluster.local"
 _MASTER_SERVICE = ("default", "kubernetes")
@@ -379,24 +380,33 @@ def service_env(services: list[dict]) -> list[tuple[str, str]]:
     return out
 
 
-async def _service_env_map(client: Client, namespace: str, links: bool) -> dict[str, str]:
-    """getServiceEnvVarMap: the master `kubernetes` service always, the namespace's if links."""
+async def _service_env_map(client: Client, namespace: str, links: bool,
+                           cache: ServiceCache | None = None) -> dict[str, str]:
+    """getServiceEnvVarMap: the master `kubernetes` service always, the namespace's if links.
+
+    From the agent's service cache once it has synced, as the kubelet's lister; else from the API."""
+    cached = cache is not None and cache.synced
     chosen: dict[str, dict] = {}
     if links:
         try:
-            items = (await client.list("services", namespace)).get("items") or []
+            items = cache.in_namespace(namespace) if cached else \
+                (await client.list("services", namespace)).get("items") or []
         except ApiError as e:
             raise ContainerConfigError("failed to list services when setting up env vars") from e
         for s in items:
             chosen[s["metadata"]["name"]] = s
     if not (links and namespace == _MASTER_SERVICE[0]):
-        try:
-            master = await client.get("services", *_MASTER_SERVICE)
-        except ApiError as e:
-            if e.code != 404:
-                raise ContainerConfigError(
-                    "failed to list services when setting up env vars") from e
+        master = None
+        if cached:
+            master = cache.get(*_MASTER_SERVICE)
         else:
+            try:
+                master = await client.get("services", *_MASTER_SERVICE)
+            except ApiError as e:
+                if e.code != 404:
+                    raise ContainerConfigError(
+                        "failed to list services when setting up env vars") from e
+        if master is not None:
             # The master service wins over a namespace's own service of the same name.
             chosen[_MASTER_SERVICE[1]] = master
     return dict(service_env([chosen[k] for k in sorted(chosen)]))
@@ -477,20 +487,22 @@ async def _value_from(vf: dict, pod: dict, container: dict, node: dict | None,
 
 
 async def container_env(client: Client, pod: dict, container: dict, node: dict | None = None,
-                        *, warn: Warn | None = None) -> list[tuple[str, str]]:
+                        *, warn: Warn | None = None,
+                        service_cache: ServiceCache | None = None) -> list[tuple[str, str]]:
     """The container's environment as (name, value) pairs, in the kubelet's semantics.
 
     Raises ContainerConfigError (reason CreateContainerConfigError) when a referenced
     ConfigMap, Secret or key is missing and not optional, or a field cannot be resolved.
     `node` (the agent's Node object) supplies host IPs and allocatable for unset limits;
     `pod.status.podIP(s)` must already hold the pod's IPs. `warn(reason, message)` receives
-    Warning events the kubelet would record.
+    Warning events the kubelet would record. `service_cache`: the agent's, for the service
+    variables (the API is asked when there is none).
     """
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     ns = meta.get("namespace") or "default"
     links = spec.get("enableServiceLinks")
-    services = await _service_env_map(client, ns, True if links is None else bool(links))
+    services = await _service_env_map(client, ns, True if links is None else bool(links), service_cache)
     sources = _Sources(client, ns)
     env: dict[str, str] = {}
 

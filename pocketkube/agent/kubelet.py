@@ -33,6 +33,7 @@ from .logs import choose_run, pick_container, run_log_path, since_from, stream
 from .machine import Machine, internal_ip
 from .node import LOCAL_PATH_DIR_ANNOTATION, NodeManager
 from .podstatus import container_status, merge_status, pod_status
+from .services import ServiceCache
 from .tasks import cancel_and_wait, stop_informer
 from .worker import PodWorker, pod_dir
 
@@ -75,6 +76,7 @@ class Agent:
         self.workers: dict[str, PodWorker] = {}        # pod UID -> its worker
         self.node_manager: NodeManager | None = None
         self._informer: Informer | None = None
+        self.services = ServiceCache(client)
         self._status_queue: WorkQueue | None = None
         self._tasks: list[asyncio.Task] = []
         self._stopping = False
@@ -105,6 +107,7 @@ class Agent:
         self._status_queue = WorkQueue("pod-status", self.clock)
         self._informer = Informer(self.client, "pods", field_selector=f"spec.nodeName={self.node_name}")
         self._informer.add_handler(self._on_pod)
+        self.services.start()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(run_workers(self._status_queue, self._sync_status, self.status_workers),
                                             name="kubelet-status"))
@@ -116,6 +119,7 @@ class Agent:
     async def stop(self) -> None:
         self._stopping = True   # from now on the API is left as it is: pods keep their last status
         await stop_informer(self._informer)
+        await self.services.stop()
         if self._status_queue is not None:
             self._status_queue.shutdown()
         workers = list(self.workers.values())

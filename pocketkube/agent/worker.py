@@ -467,7 +467,8 @@ class PodWorker:
                       f'Container image "{image}" already present on machine and can be accessed by the pod', cs.name)
         try:
             env = await container_env(self.agent.client, self._pod_with_ips(), cs.spec, self.agent.node(),
-                                      warn=lambda reason, msg: rec.pod_event(self.pod, WARNING, reason, msg))
+                                      warn=lambda reason, msg: rec.pod_event(self.pod, WARNING, reason, msg),
+                                      service_cache=self.agent.services)
             mounts = container_mounts(self.pod, cs.spec, self.volume_paths or {}, env=env)
         except ContainerConfigError as e:
             cs.waiting = ("CreateContainerConfigError", e.message)

@@ -77,6 +77,24 @@ def _join(mountpoint: str, root: str, path: str) -> str:
     return candidate if os.path.isdir(candidate) else mountpoint
 
 
+def apply_steps(steps: list[list]) -> None:
+    """Make cgroups as `Cgroups.plan` says: "mkdir" (its parents too, should the runtime's
+    base have been removed meanwhile), "write", "try-write" (ignoring errors) and
+    "write-if-exists" (a knob the kernel may not have)."""
+    for kind, path, *value in steps:
+        if kind == "mkdir":
+            os.makedirs(path)
+            continue
+        try:
+            _write(path, value[0])
+        except FileNotFoundError:
+            if kind == "write":
+                raise
+        except OSError:
+            if kind != "try-write":
+                raise
+
+
 class Cgroups:
     """Creates and inspects the cgroups of one runtime's containers."""
 
@@ -150,56 +168,46 @@ class Cgroups:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def create(self, name: str, memory_limit: int | None, cpu_millis: int | None) -> CgroupHandle | None:
-        """Create the container's cgroup(s) with its limits; None when cgroups are unavailable."""
+    def plan(self, name: str, memory_limit: int | None,
+             cpu_millis: int | None) -> tuple[CgroupHandle | None, list[list]]:
+        """The container's cgroup(s), not made yet: the handle and the steps that make them
+        (for `apply_steps`, which the spawn helper's child runs before joining them, so that
+        the agent's event loop makes no cgroupfs calls). (None, []) without cgroups."""
         if not self.available:
-            return None
+            return None, []
         self._prepare()
-        try:
-            return self._create(name, memory_limit, cpu_millis)
-        except FileNotFoundError:    # our parent directory was removed under us: recreate it
-            self._prepared = False
-            self._prepare()
-            return self._create(name, memory_limit, cpu_millis)
+        return self._plan(name, memory_limit, cpu_millis)
 
-    def _create(self, name: str, memory_limit: int | None, cpu_millis: int | None) -> CgroupHandle:
+    def _plan(self, name: str, memory_limit: int | None,
+              cpu_millis: int | None) -> tuple[CgroupHandle, list[list]]:
         h = CgroupHandle(dirs=[], limits_enforced=self.limits_enforced)
-        try:
-            if self.version == 1:
-                mem = os.path.join(self.bases["memory"], name)
-                os.mkdir(mem)
-                h.dirs.append(mem)
-                if memory_limit:
-                    _write(os.path.join(mem, "memory.limit_in_bytes"), str(memory_limit))
-                    try:   # no swapping past the limit, as on a Kubernetes node
-                        _write(os.path.join(mem, "memory.memsw.limit_in_bytes"), str(memory_limit))
-                    except OSError:
-                        pass
-                if cpu_millis and "cpu" in self.bases:
-                    cpu = os.path.join(self.bases["cpu"], name)
-                    os.mkdir(cpu)
-                    h.dirs.append(cpu)
-                    _write(os.path.join(cpu, "cpu.cfs_period_us"), str(CPU_PERIOD_US))
-                    quota = max(1000, cpu_millis * CPU_PERIOD_US // 1000)
-                    _write(os.path.join(cpu, "cpu.cfs_quota_us"), str(quota))
-            else:
-                d = os.path.join(self.bases["unified"], name)
-                os.mkdir(d)
-                h.dirs.append(d)
-                if self.limits_enforced and memory_limit:
-                    _write(os.path.join(d, "memory.max"), str(memory_limit))
-                    for knob, value in (("memory.swap.max", "0"), ("memory.oom.group", "1")):
-                        try:
-                            _write(os.path.join(d, knob), value)
-                        except OSError:
-                            pass
-                if self.limits_enforced and cpu_millis and os.path.exists(os.path.join(d, "cpu.max")):
-                    _write(os.path.join(d, "cpu.max"),
-                           f"{max(1000, cpu_millis * CPU_PERIOD_US // 1000)} {CPU_PERIOD_US}")
-        except OSError:
-            self.remove(h)
-            raise
-        return h
+        steps: list[list] = []
+        if self.version == 1:
+            mem = os.path.join(self.bases["memory"], name)
+            h.dirs.append(mem)
+            steps.append(["mkdir", mem])
+            if memory_limit:
+                steps.append(["write", os.path.join(mem, "memory.limit_in_bytes"), str(memory_limit)])
+                # no swapping past the limit, as on a Kubernetes node
+                steps.append(["try-write", os.path.join(mem, "memory.memsw.limit_in_bytes"), str(memory_limit)])
+            if cpu_millis and "cpu" in self.bases:
+                cpu = os.path.join(self.bases["cpu"], name)
+                h.dirs.append(cpu)
+                quota = max(1000, cpu_millis * CPU_PERIOD_US // 1000)
+                steps += [["mkdir", cpu], ["write", os.path.join(cpu, "cpu.cfs_period_us"), str(CPU_PERIOD_US)],
+                          ["write", os.path.join(cpu, "cpu.cfs_quota_us"), str(quota)]]
+        else:
+            d = os.path.join(self.bases["unified"], name)
+            h.dirs.append(d)
+            steps.append(["mkdir", d])
+            if self.limits_enforced and memory_limit:
+                steps += [["write", os.path.join(d, "memory.max"), str(memory_limit)],
+                          ["try-write", os.path.join(d, "memory.swap.max"), "0"],
+                          ["try-write", os.path.join(d, "memory.oom.group"), "1"]]
+            if self.limits_enforced and cpu_millis:
+                steps.append(["write-if-exists", os.path.join(d, "cpu.max"),
+                              f"{max(1000, cpu_millis * CPU_PERIOD_US // 1000)} {CPU_PERIOD_US}"])
+        return h, steps
 
     @staticmethod
     def open_procs(h: CgroupHandle | None) -> list[int]:

@@ -42,6 +42,7 @@ import os
 import re
 import shlex
 import shutil
+import time
 from dataclasses import dataclass, field
 
 from .base import ContainerSpec, ImageError
@@ -244,10 +245,27 @@ def _nginx_mime_types() -> str:
             "text/plain txt; }")
 
 
+_FOUND_FOR = 10.0       # seconds a program found on a PATH is trusted to be there
+_found: dict[tuple[str, str], tuple[str, float]] = {}
+
+
 def find_program(program: str, path: str) -> str | None:
+    """Where `program` is on `path`, or None. A find is remembered for a few seconds: a burst of
+    containers running the same command does one PATH search, not one each (every stat on
+    the agent's event loop thread gives up the GIL). What is not found is looked for again
+    every time, so a program installed to fix a StartError is seen at once."""
     if "/" in program:
         return program if os.path.isfile(program) and os.access(program, os.X_OK) else None
-    return shutil.which(program, path=path)
+    now = time.monotonic()
+    hit = _found.get((program, path))
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    found = shutil.which(program, path=path)
+    if found is not None:
+        if len(_found) > 1000:
+            _found.clear()
+        _found[(program, path)] = (found, now + _FOUND_FOR)
+    return found
 
 
 def _normalise(entry: object) -> dict:

@@ -358,7 +358,8 @@ class ProcessRuntime(Runtime):
         return plan, pinned, created
 
     def _request(self, state: _SandboxState, argv: list[str], env: dict[str, str],
-                 working_dir: str, mounts: list, cgroup: CgroupHandle | None) -> dict:
+                 working_dir: str, mounts: list, cgroup: CgroupHandle | None,
+                 cgroup_steps: list[list]) -> dict:
         """What the spawn helper does for this container (see spawnd.py)."""
         req = {"argv": argv, "env": env, "cwd": working_dir, "setsid": True,
                "stdout": 0, "stderr": 1}
@@ -369,6 +370,7 @@ class ProcessRuntime(Runtime):
         req.update({
             "newpid": True, "newns": True,
             "netns": state.netns_path,
+            "cgroup_steps": cgroup_steps,
             "cgroups": [os.path.join(d, "cgroup.procs") for d in (cgroup.dirs if cgroup else [])],
             "hostname": None if sandbox.host_network else (sandbox.hostname or "localhost"),
             "mounts": mounts,
@@ -395,6 +397,7 @@ class ProcessRuntime(Runtime):
         os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
         writer = CRILogWriter(log_path, max_bytes=self.log_max_bytes)
         cgroup = None
+        cgroup_steps: list[list] = []
         pinned: list[str] = []
         created: list[str] = []
         pipes: list[int] = []
@@ -410,7 +413,8 @@ class ProcessRuntime(Runtime):
             mounts: list = []
             if self.isolated:
                 mounts, pinned, created = self._prepare_paths(spec, working_dir)
-                cgroup = self.cgroups.create(cid, spec.memory_limit, spec.cpu_limit_millis)
+                # made by the spawn helper's child: no cgroupfs call on this thread
+                cgroup, cgroup_steps = self.cgroups.plan(cid, spec.memory_limit, spec.cpu_limit_millis)
             elif not os.path.isdir(working_dir):
                 created = self._make_path(working_dir, True)
                 pinned = [working_dir]
@@ -427,10 +431,9 @@ class ProcessRuntime(Runtime):
                        mount_points=pinned, fds={r_out: STDOUT, r_err: STDERR})
             run.done = asyncio.get_running_loop().create_future()
             container._run = run
-            req = self._request(state, argv, env, working_dir, mounts, cgroup)
+            req = self._request(state, argv, env, working_dir, mounts, cgroup, cgroup_steps)
             try:
-                pid, pidfd, started_at = await self._spawner.spawn(
-                    req, [w_out, w_err], lambda rc: self._on_exit(run, rc))
+                spawned = await self._spawner.spawn(req, [w_out, w_err], lambda rc: self._on_exit(run, rc))
             finally:
                 os.close(w_out)
                 os.close(w_err)
@@ -449,9 +452,9 @@ class ProcessRuntime(Runtime):
             if isinstance(e, OSError):     # mount point, cgroup or pipe creation
                 raise StartError(f"failed to create container: {e}") from e
             raise
-        run.pid = container.pid = pid
-        run.pidfd = pidfd
-        container.started_at = started_at
+        pid = run.pid = container.pid = spawned.pid
+        run.pidfd = spawned.pidfd
+        container.started_at = spawned.exec_at
         self._runs[cid] = run
         try:
             loop = asyncio.get_running_loop()
@@ -460,7 +463,8 @@ class ProcessRuntime(Runtime):
                 loop.add_reader(fd, self._on_output, run, fd)
             run.record = {
                 "pod_uid": sandbox.pod_uid, "pid": pid, "isolated": self.isolated,
-                "start_time": process_start_time(pid), "cgroups": cgroup.dirs if cgroup else [],
+                "start_time": spawned.start_time if spawned.start_time is not None else process_start_time(pid),
+                "cgroups": cgroup.dirs if cgroup else [],
                 "created": created, "container_dir": container_dir}
             self._journal.add(cid, run.record)
         except BaseException:      # it runs, but we could not track it: it must not run on
@@ -654,7 +658,7 @@ class ProcessRuntime(Runtime):
         exited: asyncio.Future = loop.create_future()
         r, w = os.pipe()
         try:
-            pid, pidfd, _ = await self._spawner.spawn(
+            pid, pidfd, _, _ = await self._spawner.spawn(
                 req, [w], lambda rc: exited.done() or exited.set_result(rc))
         except SpawnError as e:
             os.close(r)

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 from .helper import HelperProcess
 
@@ -32,6 +33,13 @@ class SpawnError(Exception):
     """The process could not be started; the message says why (set-up step or exec)."""
 
 
+class Spawned(NamedTuple):
+    pid: int
+    pidfd: int                  # -1 where pidfds are unavailable
+    exec_at: float              # wall-clock time of the exec
+    start_time: int | None      # the kernel's start time of the process, when the helper read it
+
+
 class HelperSpawner(HelperProcess):
     script = SPAWND
 
@@ -41,9 +49,9 @@ class HelperSpawner(HelperProcess):
         self._pending: dict[int, tuple[asyncio.Future, OnExit]] = {}
         self._exits: dict[int, OnExit] = {}
 
-    async def spawn(self, req: dict, fds: list[int], on_exit: OnExit) -> tuple[int, int, float]:
-        """Start a process; returns (pid, pidfd or -1, when it exec'd). `fds` may be closed
-        once this returns; `on_exit` may run before this returns."""
+    async def spawn(self, req: dict, fds: list[int], on_exit: OnExit) -> Spawned:
+        """Start a process. `fds` may be closed once this returns; `on_exit` may run before
+        this returns."""
         self._ensure()
         self._next += 1
         req = dict(req, id=self._next)
@@ -88,7 +96,7 @@ class HelperSpawner(HelperProcess):
                 os.close(pidfd)
             return
         self._exits[pid] = on_exit
-        fut.set_result((pid, pidfd, time.time()))
+        fut.set_result(Spawned(pid, pidfd, time.time(), m.get("start_time")))
 
     def _on_helper_gone(self) -> None:
         # on EOF the helper killed every container's process group before exiting
@@ -112,7 +120,7 @@ class PopenSpawner:
     def helper_pid(self) -> int | None:
         return None
 
-    async def spawn(self, req: dict, fds: list[int], on_exit: OnExit) -> tuple[int, int, float]:
+    async def spawn(self, req: dict, fds: list[int], on_exit: OnExit) -> Spawned:
         try:
             p = subprocess.Popen(req["argv"], stdin=subprocess.DEVNULL, stdout=fds[req["stdout"]],
                                  stderr=fds[req["stderr"]], env=req["env"], cwd=req.get("cwd") or "/",
@@ -123,7 +131,7 @@ class PopenSpawner:
         if not self._polling:
             self._polling = True
             asyncio.get_running_loop().call_later(0.05, self._poll)
-        return p.pid, -1, time.time()
+        return Spawned(p.pid, -1, time.time(), None)
 
     def _poll(self) -> None:
         for pid, (p, cb) in list(self._procs.items()):

@@ -7,13 +7,14 @@ deadlock, which a single-threaded helper cannot. Namespace set-up (unshare, setn
 happens in the forked child, so the helper itself never changes namespace.
 
 This file runs as a script (`python -I -S spawnd.py <socket fd> <agent pid>`) and imports
-only the standard library and `isolation/syscalls.py`, to stay small. Protocol, one JSON
-message per SOCK_SEQPACKET packet:
+only the standard library and a few of the runtime's own standalone modules (isolation,
+cgroups, state), to stay small. Protocol, one JSON message per SOCK_SEQPACKET packet:
   agent -> helper  {"id", "argv", "env", "cwd", "setsid", "stdout", "stderr" (indices into
-                   the fds passed with SCM_RIGHTS), "newpid", "netns" (path), "cgroups"
+                   the fds passed with SCM_RIGHTS), "newpid", "netns" (path), "cgroup_steps"
+                   (what makes the container's cgroups, see cgroups.apply_steps), "cgroups"
                    (cgroup.procs paths), "newns", "hostname", "mounts" [[src, dst, ro, is_dir]],
                    "hosts" (file for /etc/hosts)}
-  helper -> agent  {"id", "pid"} + the child's pidfd, once the child has exec'd;
+  helper -> agent  {"id", "pid", "start_time"} + the child's pidfd, once the child has exec'd;
                    {"id", "error"} if set-up or exec failed;
                    {"exit": pid, "status": raw wait status}, always after the pid's reply.
 The agent's death reaches the helper as SIGTERM (PR_SET_PDEATHSIG), and so does EOF on
@@ -31,8 +32,10 @@ import signal
 import socket
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "isolation"))
-import syscalls  # noqa: E402  (isolation/syscalls.py, imported without the package)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from isolation import syscalls  # noqa: E402  (the isolation package, without pocketkube's imports)
+from cgroups import apply_steps  # noqa: E402
+from state import process_start_time  # noqa: E402
 
 MAX_MSG = 1 << 20
 
@@ -48,6 +51,7 @@ def _child(req: dict, fds: list[int], err_w: int, helper_pid: int) -> None:
             syscalls.set_pdeathsig(signal.SIGKILL)
             if not req.get("newpid") and os.getppid() != helper_pid:
                 os._exit(137)     # the helper died before prctl took effect
+        apply_steps(req.get("cgroup_steps") or [])
         for path in req.get("cgroups") or ():
             fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
             os.write(fd, b"0")
@@ -139,7 +143,8 @@ class Helper:
         self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC) \
             if os.path.exists("/proc/self/ns/pid") else -1
         self.children: set[int] = set()
-        self.confirming: dict[int, tuple[int, int, int]] = {}   # exec pipe -> id, pid, pidfd
+        # exec pipe -> id, pid, pidfd, start time
+        self.confirming: dict[int, tuple[int, int, int, int | None]] = {}
         self.early_exits: dict[int, int] = {}                  # pid -> status, before reply
         self.sel.register(sock, selectors.EVENT_READ, "sock")
         self.sel.register(self.wake_r, selectors.EVENT_READ, "wake")
@@ -205,11 +210,12 @@ class Helper:
             pidfd = os.pidfd_open(pid)
         except (AttributeError, OSError):
             pidfd = -1
-        self.confirming[err_r] = (req["id"], pid, pidfd)
+        # read here, not by the agent: every file it opens costs its event loop a GIL handoff
+        self.confirming[err_r] = (req["id"], pid, pidfd, process_start_time(pid))
         self.sel.register(err_r, selectors.EVENT_READ, "exec")
 
     def on_exec_result(self, err_r: int) -> None:
-        req_id, pid, pidfd = self.confirming.pop(err_r)
+        req_id, pid, pidfd, start_time = self.confirming.pop(err_r)
         self.sel.unregister(err_r)
         error = b""
         while True:
@@ -225,14 +231,14 @@ class Helper:
             self.early_exits.pop(pid, None)
             self.send({"id": req_id, "error": error.decode(errors="replace")})
         else:
-            self.send({"id": req_id, "pid": pid}, [pidfd] if pidfd >= 0 else [])
+            self.send({"id": req_id, "pid": pid, "start_time": start_time}, [pidfd] if pidfd >= 0 else [])
             if pid in self.early_exits:
                 self.send({"exit": pid, "status": self.early_exits.pop(pid)})
         if pidfd >= 0:
             os.close(pidfd)
 
     def reap(self) -> None:
-        waiting = {p for _, p, _ in self.confirming.values()}
+        waiting = {p for _, p, _, _ in self.confirming.values()}
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -256,7 +262,7 @@ def main() -> None:
         # each container is its own process group (setsid): this also reaches what a
         # container forked, which PR_SET_PDEATHSIG alone would leave running without a
         # PID namespace
-        for pid in list(helper.children) + [p for _, p, _ in helper.confirming.values()]:
+        for pid in list(helper.children) + [p for _, p, _, _ in helper.confirming.values()]:
             for kill in (os.killpg, os.kill):
                 try:
                     kill(pid, signal.SIGKILL)

@@ -8,9 +8,12 @@ import base64
 import pytest
 
 from pocketkube.agent.env import ContainerConfigError, container_env, expand, pod_hostname
+from pocketkube.agent.env import container_env as _container_env
+from pocketkube.agent.services import ServiceCache
 from pocketkube.api.core import Api
 from pocketkube.client.inprocess import InProcessClient
 from pocketkube.store.sqlite import SqliteStore
+from tests.unit.harness import until
 
 NODE = {
     "metadata": {"name": "n1"},
@@ -214,8 +217,18 @@ def test_missing_objects_and_keys_fail_unless_optional(tmp_path):
     run(tmp_path, body)
 
 
-def test_service_links_for_master_service_and_namespace(tmp_path):
+@pytest.mark.parametrize("cached", [False, True], ids=["api", "service-cache"])
+def test_service_links_for_master_service_and_namespace(tmp_path, cached):
     async def body(client):
+        cache = None
+        if cached:     # as the agent does: from its informer-fed cache once synced
+            cache = ServiceCache(client)
+            cache.start()
+            await until(lambda: cache.synced, message="the service cache synced")
+
+        async def container_env(client, pod, container, node):
+            return await _container_env(client, pod, container, node, service_cache=cache)
+
         def svc(name, ip, ports):
             return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
                     "spec": {"clusterIP": ip, "ports": ports}}
@@ -230,6 +243,9 @@ def test_service_links_for_master_service_and_namespace(tmp_path):
             "kubernetes", "10.96.0.1", [{"name": "https", "port": 443, "targetPort": 6443}]))
         shop_svc = svc("redis-main", "10.96.0.20", [{"port": 6379, "protocol": "TCP"}])
         await client.create("services", "shop", shop_svc)
+        if cache is not None:
+            await until(lambda: cache.get("shop", "redis-main") and cache.get("default", "kubernetes"),
+                        message="the services in the cache")
         pod = {**pod, "metadata": {**pod["metadata"], "namespace": "shop"}}
         got = dict(await container_env(client, pod, pod["spec"]["containers"][0], NODE))
         assert got["A"] == "10.96.0.1"  # service variables are visible to $(...) expansion
@@ -252,6 +268,8 @@ def test_service_links_for_master_service_and_namespace(tmp_path):
         pod["spec"]["containers"][0]["env"] = [{"name": "KUBERNETES_SERVICE_HOST", "value": "me"}]
         result = await container_env(client, pod, pod["spec"]["containers"][0], NODE)
         assert [v for k, v in result if k == "KUBERNETES_SERVICE_HOST"] == ["me"]
+        if cache is not None:
+            await cache.stop()
     run(tmp_path, body)
 
 

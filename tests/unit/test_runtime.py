@@ -595,7 +595,8 @@ def test_cgroup_v2_tracking(tmp_path, monkeypatch):
         assert not groups.available and "not enforced" in groups.note
         return
     assert groups.version == 2
-    h = groups.create("c1", 64 << 20, 500)
+    h, steps = groups.plan("c1", 64 << 20, 500)
+    cg.apply_steps(steps)      # what the spawn helper's child does before joining
     proc = subprocess.Popen(["sleep", "30"])
     try:
         with open(os.path.join(h.main, "cgroup.procs"), "w") as f:
