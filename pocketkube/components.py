@@ -65,18 +65,22 @@ def _controller_classes() -> list:
     return [getattr(importlib.import_module(module), name) for module, name in CONTROLLERS]
 
 
-def control_loops(client: Client, clock: Clock, node_grace_period: float = 40.0) -> list:
-    from .controllers.base import ControllerManager
+def control_loops(client: Client, clock: Clock, node_grace_period: float = 40.0, informers=None) -> list:
+    """The controller manager, the scheduler and the node lifecycle controller over one set of
+    informers (`informers`, a SharedInformers, when the caller shares it further)."""
+    from .controllers.base import ControllerManager, SharedInformers
     from .controllers.nodelifecycle import NodeLifecycleController
     from .scheduler import Scheduler
 
-    return [ControllerManager(client, clock, _controller_classes()), Scheduler(client, clock),
-            NodeLifecycleController(client, clock, grace_period=node_grace_period)]
+    informers = informers or SharedInformers(client)
+    return [ControllerManager(client, clock, _controller_classes(), informers),
+            Scheduler(client, clock, informers=informers),
+            NodeLifecycleController(client, clock, grace_period=node_grace_period, informers=informers)]
 
 
 def node_components(client: Client, opts: NodeOptions, clock: Clock, state_dir: str,
                     log_router=None, first: bool = True, token: str = "",
-                    cert: tuple[str, str] | None = None) -> list:
+                    cert: tuple[str, str] | None = None, informers=None) -> list:
     out: list = []
     if opts.name:
         from .agent import Agent
@@ -97,5 +101,6 @@ def node_components(client: Client, opts: NodeOptions, clock: Clock, state_dir: 
         from .agent.simulated import SimulatedNodes
 
         out.append(SimulatedNodes(client, opts.simulated, opts.simulated_prefix, clock,
-                                  start_index=opts.simulated_start, renew_interval=opts.lease_interval))
+                                  start_index=opts.simulated_start, renew_interval=opts.lease_interval,
+                                  informers=informers))
     return out

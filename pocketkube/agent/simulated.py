@@ -509,8 +509,12 @@ class SimulatedNodes:
 
     def __init__(self, client: Client, count: int, prefix: str = "sim", clock: Clock | None = None,
                  start_index: int = 0, *, renew_interval: float = RENEW_INTERVAL,
-                 status_report_interval: float = STATUS_REPORT_INTERVAL, concurrency: int = 64):
+                 status_report_interval: float = STATUS_REPORT_INTERVAL, concurrency: int = 64,
+                 informers=None):
         self.client = client
+        # `informers` (SharedInformers): the control plane's own pod informer, when in its
+        # process; its owner starts and stops it.
+        self.informers = informers
         self.clock = clock or Clock()
         self.prefix = prefix
         self.renew_interval = renew_interval
@@ -545,8 +549,12 @@ class SimulatedNodes:
         self._node_queue = WorkQueue("simulated-nodes", self.clock)
         self._node_informer = Informer(self.client, "nodes", label_selector="=".join(SIMULATED_LABEL))
         self._node_informer.add_handler(self._on_node)
-        # Unbound pods are none of a node's business: the field selector keeps them off the wire.
-        self._pod_informer = Informer(self.client, "pods", field_selector="spec.nodeName!=")
+        if self.informers is not None:
+            # In the control plane's process: its pod cache serves; _on_pod skips unbound pods.
+            self._pod_informer = self.informers.get("pods")
+        else:
+            # Unbound pods are none of a node's business: the field selector keeps them off the wire.
+            self._pod_informer = Informer(self.client, "pods", field_selector="spec.nodeName!=")
         self._pod_informer.add_handler(self._on_pod)
         self._node_informer.start()
         self._pod_informer.start()
@@ -576,7 +584,8 @@ class SimulatedNodes:
                 pass
         self._timers.clear()
         self._tasks = []
-        for inf in (self._pod_informer, self._node_informer):
+        owned = [self._node_informer] + ([self._pod_informer] if self.informers is None else [])
+        for inf in owned:
             if inf is not None:
                 await inf.stop()
 

@@ -43,8 +43,17 @@ class Informer:
         self._rv = ""
 
     def add_handler(self, handler: Handler) -> None:
-        """handler(event_type, old, new): "ADDED" (old None), "MODIFIED", "DELETED" (new None)."""
+        """handler(event_type, old, new): "ADDED" (old None), "MODIFIED", "DELETED" (new None).
+
+        As client-go's shared informers do, a handler added to an informer that has already
+        listed first hears of every cached object as ADDED, at once (so it must not be a
+        coroutine), and then of every change after them.
+        """
         self._handlers.append(handler)
+        if self.synced.is_set():
+            for obj in list(self.cache.values()):
+                if asyncio.iscoroutine(handler("ADDED", None, obj)):
+                    raise TypeError("a handler added to a running informer must not be a coroutine")
 
     def get(self, key: str) -> dict | None:
         return self.cache.get(key)
@@ -70,7 +79,7 @@ class Informer:
             self._task = None
 
     async def _notify(self, kind: str, old: dict | None, new: dict | None) -> None:
-        for h in self._handlers:
+        for h in tuple(self._handlers):  # one added meanwhile has had this object replayed
             try:
                 r = h(kind, old, new)
                 if asyncio.iscoroutine(r):

@@ -328,8 +328,10 @@ def is_pod_active(pod: dict) -> bool:
 class ControllerManager:
     """Runs a set of controllers over one set of shared informers (kube-controller-manager)."""
 
-    def __init__(self, client: Client, clock: Clock, controller_classes: list[type[Controller]]):
-        self.informers = SharedInformers(client)
+    def __init__(self, client: Client, clock: Clock, controller_classes: list[type[Controller]],
+                 informers: SharedInformers | None = None):
+        # Also the scheduler's and the node side's in `pocketkube up`: one watch per resource.
+        self.informers = informers or SharedInformers(client)
         self.controllers = [cls(client, clock, self.informers) for cls in controller_classes]
 
     async def start(self) -> None:

@@ -223,8 +223,11 @@ class _Health:
 class NodeLifecycleController:
     def __init__(self, client: Client, clock: Clock | None = None, grace_period: float = 40.0,
                  eviction_default: float = 300.0, *, startup_grace_period: float | None = None,
-                 monitor_period: float | None = None, workers: int = 8):
+                 monitor_period: float | None = None, workers: int = 8, informers=None):
         self.client = client
+        # `informers` (SharedInformers): the controller manager's nodes and pods, which it starts
+        # and stops; pods then include unbound ones, which the handlers pass over.
+        self.informers = informers
         self.clock = clock or Clock()
         self.grace_period = grace_period
         self.eviction_default = eviction_default
@@ -259,9 +262,13 @@ class NodeLifecycleController:
         self._node_queue = WorkQueue("node-lifecycle", self.clock)
         self._pod_queue = WorkQueue("node-lifecycle-pods", self.clock)
         self._evict_queue = WorkQueue("taint-eviction", self.clock)
-        self._nodes = Informer(self.client, "nodes")
         self._leases = Informer(self.client, "leases", namespace=LEASE_NAMESPACE)
-        self._pods = Informer(self.client, "pods", field_selector="spec.nodeName!=")
+        if self.informers is not None:
+            self._nodes = self.informers.get("nodes")
+            self._pods = self.informers.get("pods")
+        else:
+            self._nodes = Informer(self.client, "nodes")
+            self._pods = Informer(self.client, "pods", field_selector="spec.nodeName!=")
         self._leases.add_handler(self._on_lease)
         self._nodes.add_handler(self._on_node)
         self._pods.add_handler(self._on_pod)
@@ -292,7 +299,8 @@ class NodeLifecycleController:
                 pass
         self._tasks = []
         self._evictions.clear()
-        for inf in (self._pods, self._nodes, self._leases):
+        owned = (self._leases,) if self.informers is not None else (self._pods, self._nodes, self._leases)
+        for inf in owned:
             if inf is not None:
                 await inf.stop()
 
@@ -496,6 +504,8 @@ class NodeLifecycleController:
         key = object_key(new or old)  # type: ignore[arg-type]
         old_node = (old.get("spec") or {}).get("nodeName") if old else None
         new_node = (new.get("spec") or {}).get("nodeName") if new else None
+        if not old_node and not new_node:
+            return  # not on a node (yet): nothing to evict or mark
         if old_node and old_node != new_node:
             s = self._pods_by_node.get(old_node)
             if s is not None:

@@ -106,19 +106,23 @@ class Scheduler:
 
     def __init__(self, client: Client, clock: Clock | None = None, name: str = DEFAULT_SCHEDULER, *,
                  bind_workers: int = 64, initial_backoff: float = 1.0, max_backoff: float = 10.0,
-                 flush_after: float = 30.0, bind_timeout: float = 600.0, seed: int | None = None):
+                 flush_after: float = 30.0, bind_timeout: float = 600.0, seed: int | None = None,
+                 informers=None):
         self.client = client
         self.clock = clock or Clock()
         self.name = name
         self.bind_workers = bind_workers
         self.cache = Cache()
         self.queue = SchedulingQueue(self.clock, initial_backoff, max_backoff, flush_after)
-        self.pods = Informer(client, "pods")
-        self.nodes = Informer(client, "nodes")
-        self.pvcs = Informer(client, "persistentvolumeclaims")
-        self.pvs = Informer(client, "persistentvolumes")
-        self.classes = Informer(client, "storageclasses.storage.k8s.io")
-        self.namespaces = Informer(client, "namespaces")   # for affinity namespaceSelectors
+        # `informers` (SharedInformers): the controller manager's, which it starts and stops.
+        self._own_informers = informers is None
+        get = informers.get if informers is not None else (lambda res: Informer(client, res))
+        self.pods = get("pods")
+        self.nodes = get("nodes")
+        self.pvcs = get("persistentvolumeclaims")
+        self.pvs = get("persistentvolumes")
+        self.classes = get("storageclasses.storage.k8s.io")
+        self.namespaces = get("namespaces")   # for affinity namespaceSelectors
         self.volumes = VolumeBinder(client, self.clock, self.pvcs, self.pvs, self.classes, bind_timeout)
         self.recorder = EventRecorder(client, self.clock, name)
         self.rng = random.Random(seed)
@@ -164,8 +168,9 @@ class Scheduler:
         except asyncio.TimeoutError:
             pass
         await self.recorder.stop()
-        for inf in (self.pods, self.nodes, self.pvcs, self.pvs, self.classes, self.namespaces):
-            await inf.stop()
+        if self._own_informers:
+            for inf in (self.pods, self.nodes, self.pvcs, self.pvs, self.classes, self.namespaces):
+                await inf.stop()
 
     # ---- informer handlers (synchronous: they run between decisions) -------------------------
 

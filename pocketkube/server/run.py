@@ -76,14 +76,21 @@ class ControlPlane:
         # on, while the controllers and the node start behind it.
         self.server.ready.set()
         client = InProcessClient(self.api)
+        # One watch per resource for everything in this process that reads it (the controllers
+        # start and stop these informers; without them, each component keeps its own).
+        informers = None
         if self.run_controllers:
-            self.components += control_loops(client, self.clock, self.node_grace_period)
+            from ..controllers.base import SharedInformers
+
+            informers = SharedInformers(client)
+            self.components += control_loops(client, self.clock, self.node_grace_period, informers)
         if self.node_options is not None:
             # Heartbeats must come several times per grace period, or nodes flap.
             self.node_options.lease_interval = min(self.node_options.lease_interval,
                                                    self.node_grace_period / 4)
             self.components += node_components(client, self.node_options, self.clock,
-                                               os.path.join(self.data_dir, "node"), self.server.logs)
+                                               os.path.join(self.data_dir, "node"), self.server.logs,
+                                               informers=informers)
         for c in self.components:
             await c.start()
 

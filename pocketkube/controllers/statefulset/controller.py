@@ -68,14 +68,15 @@ class StatefulSetController(Controller):
         self.enqueue(new if new is not None else old)
 
     def _on_pod(self, kind: str, old: dict | None, new: dict | None) -> None:
-        if old is not None and (new is None or self._member_key(old) != self._member_key(new)):
+        # An update never renames a pod: only adds and deletes move the name index.
+        if kind == "DELETED":
             mkey = self._member_key(old)
             members = self._members.get(mkey)
             if members is not None:
                 members.discard(object_key(old))
                 if not members:
                     del self._members[mkey]
-        if new is not None:
+        elif kind == "ADDED":
             self._members.setdefault(self._member_key(new), set()).add(object_key(new))
         if kind == "ADDED":
             self._pod_added(new)
