@@ -57,7 +57,7 @@ def kubelet_version() -> str:
 class Agent:
     def __init__(self, client: Client, node_name: str, runtime: Runtime, state_dir: str, clock: Clock | None = None,
                  labels: dict | None = None, address: str | None = None, log_port: int | None = None, *,
-                 shutdown_grace: float = SHUTDOWN_GRACE, status_workers: int = 4,
+                 shutdown_grace: float = SHUTDOWN_GRACE, status_workers: int = 16,
                  warm_sandboxes: int = WARM_SANDBOXES):
         self.client = client
         self.node_name = node_name

@@ -15,6 +15,8 @@ import signal
 import time
 from dataclasses import dataclass, field
 
+from .isolation.cgroupfs import write as _write
+
 CPU_PERIOD_US = 100_000
 
 
@@ -32,11 +34,6 @@ class CgroupHandle:
 def _read(path: str) -> str:
     with open(path) as f:
         return f.read()
-
-
-def _write(path: str, value: str) -> None:
-    with open(path, "w") as f:
-        f.write(value)
 
 
 def _mounts() -> list[tuple[str, str, str, set[str]]]:
@@ -75,24 +72,6 @@ def _join(mountpoint: str, root: str, path: str) -> str:
     rel = os.path.relpath(path, root) if path.startswith(root) else "."
     candidate = os.path.normpath(os.path.join(mountpoint, rel))
     return candidate if os.path.isdir(candidate) else mountpoint
-
-
-def apply_steps(steps: list[list]) -> None:
-    """Make cgroups as `Cgroups.plan` says: "mkdir" (its parents too, should the runtime's
-    base have been removed meanwhile), "write", "try-write" (ignoring errors) and
-    "write-if-exists" (a knob the kernel may not have)."""
-    for kind, path, *value in steps:
-        if kind == "mkdir":
-            os.makedirs(path)
-            continue
-        try:
-            _write(path, value[0])
-        except FileNotFoundError:
-            if kind == "write":
-                raise
-        except OSError:
-            if kind != "try-write":
-                raise
 
 
 class Cgroups:
@@ -171,8 +150,8 @@ class Cgroups:
     def plan(self, name: str, memory_limit: int | None,
              cpu_millis: int | None) -> tuple[CgroupHandle | None, list[list]]:
         """The container's cgroup(s), not made yet: the handle and the steps that make them
-        (for `apply_steps`, which the spawn helper's child runs before joining them, so that
-        the agent's event loop makes no cgroupfs calls). (None, []) without cgroups."""
+        (isolation/cgroupfs.py; the spawn helper's child takes them just before joining, so
+        that the agent's event loop makes no cgroupfs call). (None, []) without cgroups."""
         if not self.available:
             return None, []
         self._prepare()

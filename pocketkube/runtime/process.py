@@ -204,14 +204,17 @@ class ProcessRuntime(Runtime):
         raise StartError(f"cannot find a free name for pod {pod_uid}")
 
     def start_pool(self, size: int) -> None:
-        """Keep up to `size` pod networks made ahead of demand (see podnets.py); call it on the
-        event loop. Without isolation there is nothing to make."""
+        """Keep up to `size` pod networks made, and container processes forked, ahead of
+        demand (see podnets.py and spawnd.py); call it on the event loop. Without isolation
+        there is nothing to make."""
         if self.networks is not None:
             self.networks.start_pool(size)
+            self._spawner.set_pool(size)
 
     async def drain_pool(self) -> None:
-        """Remove the spare pod networks (the node is stopping)."""
+        """Remove the spare pod networks and forked processes (the node is stopping)."""
         if self.networks is not None:
+            self._spawner.set_pool(0)
             await self.networks.drain_pool()
 
     def close(self) -> None:

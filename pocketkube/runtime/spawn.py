@@ -48,6 +48,23 @@ class HelperSpawner(HelperProcess):
         self._next = 0
         self._pending: dict[int, tuple[asyncio.Future, OnExit]] = {}
         self._exits: dict[int, OnExit] = {}
+        self._pool = 0
+
+    def _ensure(self) -> None:
+        fresh = self._sock is None
+        super()._ensure()
+        if fresh and self._pool:
+            self._sock.send(json.dumps({"pool": self._pool}).encode())
+
+    def set_pool(self, n: int) -> None:
+        """Have the helper keep n isolated children forked ahead of demand (see spawnd.py);
+        starts the helper now when n > 0, so they are ready for the first pods. Call it on
+        the event loop's thread."""
+        self._pool = max(0, n)
+        if self._sock is not None:
+            self._sock.send(json.dumps({"pool": self._pool}).encode())
+        elif self._pool:
+            self._ensure()
 
     async def spawn(self, req: dict, fds: list[int], on_exit: OnExit) -> Spawned:
         """Start a process. `fds` may be closed once this returns; `on_exit` may run before
@@ -142,6 +159,9 @@ class PopenSpawner:
             asyncio.get_running_loop().call_later(0.05, self._poll)
         else:
             self._polling = False
+
+    def set_pool(self, n: int) -> None:
+        """Nothing to fork ahead: containers here are plain processes."""
 
     def close(self) -> None:
         for p, _ in self._procs.values():

@@ -7,19 +7,26 @@ deadlock, which a single-threaded helper cannot. Namespace set-up (unshare, setn
 happens in the forked child, so the helper itself never changes namespace.
 
 This file runs as a script (`python -I -S spawnd.py <socket fd> <agent pid>`) and imports
-only the standard library and a few of the runtime's own standalone modules (isolation,
-cgroups, state), to stay small. Protocol, one JSON message per SOCK_SEQPACKET packet:
+only the standard library, the `isolation` package and `state.py`, to stay small (each
+import makes every fork dearer). Protocol, one JSON message per SOCK_SEQPACKET packet:
   agent -> helper  {"id", "argv", "env", "cwd", "setsid", "stdout", "stderr" (indices into
                    the fds passed with SCM_RIGHTS), "newpid", "netns" (path), "cgroup_steps"
-                   (what makes the container's cgroups, see cgroups.apply_steps), "cgroups"
+                   (what makes the container's cgroups, see isolation/cgroupfs.py), "cgroups"
                    (cgroup.procs paths), "newns", "hostname", "mounts" [[src, dst, ro, is_dir]],
                    "hosts" (file for /etc/hosts)}
   helper -> agent  {"id", "pid", "start_time"} + the child's pidfd, once the child has exec'd;
                    {"id", "error"} if set-up or exec failed;
                    {"exit": pid, "status": raw wait status}, always after the pid's reply.
+                   {"pool": n}: keep n children forked ahead (see below); no answer.
 The agent's death reaches the helper as SIGTERM (PR_SET_PDEATHSIG), and so does EOF on
 the socket: the helper then SIGKILLs every container's process group and exits. Each child
 also has PR_SET_PDEATHSIG=SIGKILL, in case the helper itself is killed.
+
+A fork costs the helper 1-2 ms on a small VM (page tables, then copy-on-write faults), one
+after the other. With a pool, the helper forks isolated children ahead of demand while it
+is idle: each such stub is PID 1 of its own new PID namespace and waits for its request on a
+socket of its own, so a container start in a burst is a message to a stub. Stubs die with
+the helper like any child; an idle one is just a process waiting.
 """
 
 from __future__ import annotations
@@ -31,13 +38,15 @@ import selectors
 import signal
 import socket
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from isolation import syscalls  # noqa: E402  (the isolation package, without pocketkube's imports)
-from cgroups import apply_steps  # noqa: E402
+from isolation.cgroupfs import apply_steps  # noqa: E402
 from state import process_start_time  # noqa: E402
 
 MAX_MSG = 1 << 20
+STUB_QUIET = 0.2     # seconds without a request before the helper forks stubs again
 
 
 def _child(req: dict, fds: list[int], err_w: int, helper_pid: int) -> None:
@@ -78,6 +87,27 @@ def _child(req: dict, fds: list[int], err_w: int, helper_pid: int) -> None:
             os.write(err_w, f"{type(e).__name__}: {detail}".encode()[:4000])
         finally:
             os._exit(127)
+
+
+def _stub(sock: socket.socket, err_w: int, helper_pid: int) -> None:
+    """Runs in a pre-forked child: wait for a request, then go on as _child. Never returns."""
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)     # not the helper's kill_everything
+        if syscalls.available:
+            syscalls.set_pdeathsig(signal.SIGKILL)
+        keep = sorted((sock.fileno(), err_w))
+        os.closerange(3, keep[0])      # the helper's other sockets and pipes are not ours
+        os.closerange(keep[0] + 1, keep[1])
+        os.closerange(keep[1] + 1, 1 << 20)
+        msg, fds, _, _ = socket.recv_fds(sock, MAX_MSG, 16)
+        if not msg:
+            os._exit(0)     # the helper dropped us (or died)
+        sock.close()
+        req = json.loads(msg)
+    except BaseException:
+        os._exit(127)
+    _child(req, fds, err_w, helper_pid)
 
 
 def _exec(argv: list[str], env: dict[str, str]) -> None:
@@ -146,6 +176,9 @@ class Helper:
         # exec pipe -> id, pid, pidfd, start time
         self.confirming: dict[int, tuple[int, int, int, int | None]] = {}
         self.early_exits: dict[int, int] = {}                  # pid -> status, before reply
+        self.stubs: dict[int, tuple[socket.socket, int, int, int | None]] = {}  # pid -> sock, err_r, pidfd, start
+        self.stub_target = 0
+        self.last_request = 0.0
         self.sel.register(sock, selectors.EVENT_READ, "sock")
         self.sel.register(self.wake_r, selectors.EVENT_READ, "wake")
 
@@ -158,7 +191,13 @@ class Helper:
 
     def run(self) -> None:
         while True:
-            for key, _ in self.sel.select():
+            timeout = None
+            if len(self.stubs) < self.stub_target:
+                timeout = max(0.0, self.last_request + STUB_QUIET - time.monotonic())
+                if timeout == 0.0:
+                    self.fork_stub()     # one per turn: a request that comes waits for one fork at most
+                    continue
+            for key, _ in self.sel.select(timeout):
                 if key.data == "sock":
                     self.on_request()
                 elif key.data == "wake":
@@ -182,14 +221,33 @@ class Helper:
                 req = json.loads(msg)
             except ValueError:     # never sent by the agent; not worth dying for
                 return
-            self.spawn(req, fds)
+            if "pool" in req:
+                self.set_pool(int(req["pool"]))
+                return
+            self.last_request = time.monotonic()
+            self.spawn(req, fds, msg)
         finally:
             for fd in fds:
                 os.close(fd)
 
-    def spawn(self, req: dict, fds: list[int]) -> None:
-        err_r, err_w = os.pipe()     # close-on-exec: EOF means the exec happened
+    def spawn(self, req: dict, fds: list[int], msg: bytes) -> None:
         newpid = bool(req.get("newpid")) and self.own_pidns >= 0
+        while newpid and self.stubs:
+            pid, (sock, err_r, pidfd, start_time) = self.stubs.popitem()
+            try:
+                socket.send_fds(sock, [msg], fds)
+            except OSError:     # it died meanwhile: reaped as a child we no longer track
+                for fd in (err_r, pidfd):
+                    if fd >= 0:
+                        os.close(fd)
+                continue
+            finally:
+                sock.close()
+            self.children.add(pid)
+            self.confirming[err_r] = (req["id"], pid, pidfd, start_time)
+            self.sel.register(err_r, selectors.EVENT_READ, "exec")
+            return
+        err_r, err_w = os.pipe()     # close-on-exec: EOF means the exec happened
         try:
             if newpid:
                 syscalls.unshare(syscalls.CLONE_NEWPID)    # for the next child only
@@ -213,6 +271,43 @@ class Helper:
         # read here, not by the agent: every file it opens costs its event loop a GIL handoff
         self.confirming[err_r] = (req["id"], pid, pidfd, process_start_time(pid))
         self.sel.register(err_r, selectors.EVENT_READ, "exec")
+
+    def fork_stub(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        err_r, err_w = os.pipe()
+        try:
+            syscalls.unshare(syscalls.CLONE_NEWPID)
+            try:
+                pid = os.fork()
+                if pid == 0:
+                    ours.close()
+                    _stub(theirs, err_w, self.pid)
+            finally:
+                if os.getpid() == self.pid:
+                    syscalls.setns(self.own_pidns, syscalls.CLONE_NEWPID)
+        except OSError:
+            for fd in (err_r, err_w):
+                os.close(fd)
+            ours.close()
+            theirs.close()
+            self.stub_target = 0     # no stubs then: every start forks, as without a pool
+            return
+        theirs.close()
+        os.close(err_w)
+        try:
+            pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            pidfd = -1
+        self.stubs[pid] = (ours, err_r, pidfd, process_start_time(pid))
+
+    def set_pool(self, n: int) -> None:
+        self.stub_target = max(0, n) if self.own_pidns >= 0 and syscalls.available else 0
+        while len(self.stubs) > self.stub_target:
+            _, (sock, err_r, pidfd, _) = self.stubs.popitem()
+            sock.close()       # EOF: the stub exits, and is reaped as any child
+            for fd in (err_r, pidfd):
+                if fd >= 0:
+                    os.close(fd)
 
     def on_exec_result(self, err_r: int) -> None:
         req_id, pid, pidfd, start_time = self.confirming.pop(err_r)
@@ -251,6 +346,12 @@ class Helper:
             elif pid in self.children:
                 self.children.discard(pid)
                 self.send({"exit": pid, "status": status})
+            elif pid in self.stubs:     # an idle stub died (killed by someone): one less
+                sock, err_r, pidfd, _ = self.stubs.pop(pid)
+                sock.close()
+                for fd in (err_r, pidfd):
+                    if fd >= 0:
+                        os.close(fd)
 
 
 def main() -> None:
@@ -262,7 +363,7 @@ def main() -> None:
         # each container is its own process group (setsid): this also reaches what a
         # container forked, which PR_SET_PDEATHSIG alone would leave running without a
         # PID namespace
-        for pid in list(helper.children) + [p for _, p, _, _ in helper.confirming.values()]:
+        for pid in [*helper.children, *helper.stubs, *(p for _, p, _, _ in helper.confirming.values())]:
             for kill in (os.killpg, os.kill):
                 try:
                     kill(pid, signal.SIGKILL)

@@ -25,10 +25,19 @@ async def main() -> None:
         spec = ContainerSpec(name=name, image="busybox", command=command, args=[], env=[],
                              working_dir=None, mounts=[], memory_limit=64 << 20)
         started.append(await rt.start(sandbox, spec, f"{state_dir}/{name}.log"))
+    helper = rt._spawner.helper_pid
+
+    def helper_children() -> list[int]:
+        with open(f"/proc/{helper}/task/{helper}/children") as f:
+            return [int(p) for p in f.read().split()]
+    while rt.isolated and spares and len(helper_children()) <= len(started):   # forked ahead again
+        assert asyncio.get_running_loop().time() < deadline + 10, "the helper forked nothing ahead"
+        await asyncio.sleep(0.01)
     print(json.dumps({
         "isolated": rt.isolated, "netns": sandbox.netns, "ip": sandbox.ip,
         "spares": [k for k, _ in rt.networks._spares] if rt.networks is not None else [],
         "pids": [c.pid for c in started], "helper": rt._spawner.helper_pid,
+        "helper_children": helper_children(),
         "cgroups": [d for c in started if c._run.cgroup for d in c._run.cgroup.dirs],
     }), flush=True)
     await asyncio.sleep(3600)

@@ -27,6 +27,7 @@ import pytest
 from pocketkube.runtime import (ContainerSpec, ImageError, Mount, ProcessRuntime, SandboxSpec,
                                 StartError, follow_log, read_log)
 from pocketkube.runtime.images import ImageCatalog, image_key
+from pocketkube.runtime.isolation.cgroupfs import apply_steps
 from pocketkube.runtime.logs import CRILogWriter
 from pocketkube.runtime.process import _isolation_unavailable
 from pocketkube.runtime.spawn import PopenSpawner
@@ -319,6 +320,10 @@ def test_warm_pool_hands_out_ready_networks_and_refills_when_pods_stop_arriving(
         c = await rt.start(pods[0], spec("web", server), str(tmp_path / "web.log"))
         assert await asyncio.get_running_loop().run_in_executor(None, http_get, f"http://{pods[0].ip}:80/") == 200
         await rt.stop(c, 5)
+        # started by a process the helper forked ahead: as isolated as any (PID 1, own hostname)
+        log = str(tmp_path / "who.log")
+        c = await rt.start(pods[1], spec("who", ["sh", "-c", "echo pid=$$ host=$(hostname)"]), log)
+        assert (await rt.wait(c)).exit_code == 0 and read_log(log) == b"pid=1 host=web1\n"
         await until(lambda: rt.networks.spares == 2, message="the pool refilled")
         assert len(rt.ipam.allocations()) == 5
         # with_runtime removes the pods, then remove_bridge() drains the pool: nothing is left
@@ -470,7 +475,7 @@ def test_killing_the_agent_kills_its_containers_and_cleanup_removes_the_rest(tmp
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
         deadline = time.monotonic() + 5
-        while processes_with(m) or _alive(info["helper"]):
+        while processes_with(m) or any(_alive(p) for p in [info["helper"], *info["helper_children"]]):
             assert time.monotonic() < deadline, "container processes outlived the agent"
             time.sleep(0.02)
         if info["isolated"]:     # what cannot die with the agent is still there...
@@ -478,6 +483,8 @@ def test_killing_the_agent_kills_its_containers_and_cleanup_removes_the_rest(tmp
             assert os.path.exists(f"/sys/class/net/{info['netns']}")
             assert info["cgroups"] and all(os.path.isdir(d) for d in info["cgroups"])
             assert len(info["spares"]) == 2 and all(os.path.exists(f"/run/netns/{k}") for k in info["spares"])
+            # the two containers and the processes the helper forked ahead for the next ones
+            assert len(info["helper_children"]) > 2
     finally:
         if victim.poll() is None:
             victim.kill()
@@ -596,7 +603,7 @@ def test_cgroup_v2_tracking(tmp_path, monkeypatch):
         return
     assert groups.version == 2
     h, steps = groups.plan("c1", 64 << 20, 500)
-    cg.apply_steps(steps)      # what the spawn helper's child does before joining
+    apply_steps(steps)      # what the spawn helper's child does before joining
     proc = subprocess.Popen(["sleep", "30"])
     try:
         with open(os.path.join(h.main, "cgroup.procs"), "w") as f:
