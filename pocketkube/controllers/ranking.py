@@ -26,6 +26,7 @@ equal and the pod UIDs decide, so that scaling down does not always pick the ver
 from __future__ import annotations
 
 import functools
+import heapq
 import math
 import re
 from typing import Iterable
@@ -158,7 +159,7 @@ def _compare(a: _Ranked, b: _Ranked, now: float | None) -> int:
 
 
 def rank_pods_for_deletion(pods: Iterable[dict], related_pods: Iterable[dict] | None = None,
-                           now: float | None = None) -> list[dict]:
+                           now: float | None = None, limit: int | None = None) -> list[dict]:
     """`pods` in the order to delete them, first to go first.
 
     `related_pods` are the pods whose placement counts for step 5 (the owner's own pods and, for
@@ -172,7 +173,12 @@ def rank_pods_for_deletion(pods: Iterable[dict], related_pods: Iterable[dict] | 
             node = (p.get("spec") or {}).get("nodeName") or ""
             on_node[node] = on_node.get(node, 0) + 1
     ranked = [_Ranked(p, on_node.get((p.get("spec") or {}).get("nodeName") or "", 0)) for p in pods]
-    ranked.sort(key=functools.cmp_to_key(lambda a, b: _compare(a, b, now)))
+    key = functools.cmp_to_key(lambda a, b: _compare(a, b, now))
+    if limit is not None and limit < len(ranked):
+        # The first few of thousands (a scale-down deletes at most 500 per sync): a heap
+        # compares far fewer pairs than a full sort, with the same result.
+        return [r.pod for r in heapq.nsmallest(limit, ranked, key=key)]
+    ranked.sort(key=key)
     return [r.pod for r in ranked]
 
 
@@ -180,5 +186,5 @@ def pods_to_delete(pods: list[dict], related_pods: Iterable[dict] | None, count:
                    now: float | None = None) -> list[dict]:
     """The `count` pods to delete first (getPodsToDelete: no ranking when all of them go)."""
     if count < len(pods):
-        return rank_pods_for_deletion(pods, related_pods, now)[:count]
+        return rank_pods_for_deletion(pods, related_pods, now, limit=count)
     return list(pods[:count])
