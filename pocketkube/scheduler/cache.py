@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 
 from .podinfo import LABEL_HOSTNAME, LABEL_ZONE, spread_owner
-from .resources import CPU, EPHEMERAL, MEMORY, PODS, PodRes, host_ports, resource_list
+from .resources import CPU, EPHEMERAL, MEMORY, PODS, PodRes, host_ports, resource_fields, resource_list
 from .terms import compile_terms
 
 _NOT_SCALAR = {CPU, MEMORY, EPHEMERAL, PODS}
@@ -26,7 +26,7 @@ class PodEntry:
     """One pod counted on a node."""
 
     __slots__ = ("key", "uid", "node", "res", "ports", "owner", "spreads", "assumed", "priority", "namespace",
-                 "labels", "anti_terms")
+                 "labels", "anti_terms", "sizes")
 
     def __init__(self, key: str, uid: str, node: str, res: PodRes, ports: tuple, owner: str | None,
                  spreads: bool, assumed: bool = False, priority: int = 0, labels: dict | None = None,
@@ -43,6 +43,7 @@ class PodEntry:
         self.namespace = key.split("/", 1)[0]
         self.labels = labels or {}
         self.anti_terms = anti_terms    # required pod anti-affinity, checked against newcomers
+        self.sizes: tuple | None = None  # resource_fields() of the spec `res` was computed from
 
 
 class NodeInfo:
@@ -262,7 +263,11 @@ class Cache:
                 self._place(old, -1)
                 old.spreads = spreads
                 self._place(old, 1)
-            # Requests of a bound pod only change through in-place resize; recount rarely.
+            # Requests of a bound pod only change through in-place resize: recount only then.
+            sizes = resource_fields(spec)
+            if sizes == old.sizes:
+                return False, relabelled
+            old.sizes = sizes
             res = PodRes(spec)
             if (res.cpu, res.mem, res.eph, res.scalar) != (old.res.cpu, old.res.mem, old.res.eph, old.res.scalar):
                 self._place(old, -1)
@@ -276,9 +281,11 @@ class Cache:
             freed = True
         prio = spec.get("priority")
         ns = meta.get("namespace") or ""
-        self._add(PodEntry(key, uid, node, PodRes(spec), host_ports(spec), spread_owner(pod), spreads,
-                           priority=prio if isinstance(prio, int) else 0, labels=labels,
-                           anti_terms=compile_terms(spec, "podAntiAffinity", ns, labels)))
+        e = PodEntry(key, uid, node, PodRes(spec), host_ports(spec), spread_owner(pod), spreads,
+                     priority=prio if isinstance(prio, int) else 0, labels=labels,
+                     anti_terms=compile_terms(spec, "podAntiAffinity", ns, labels))
+        e.sizes = resource_fields(spec)
+        self._add(e)
         return freed, True
 
     def remove_pod(self, key: str) -> bool:

@@ -120,6 +120,12 @@ def _aggregate(spec: dict, non_zero: bool) -> dict[str, int]:
     return reqs
 
 
+def resource_fields(spec: dict) -> tuple:
+    """Every part of a spec that PodRes reads, to compare cheaply with an earlier version."""
+    return ([(c.get("resources"), c.get("restartPolicy")) for c in spec.get("initContainers") or ()],
+            [c.get("resources") for c in spec.get("containers") or ()], spec.get("resources"), spec.get("overhead"))
+
+
 class PodRes:
     """A pod's requests as the node aggregates count them."""
 
