@@ -11,7 +11,7 @@ as a user at a terminal would see them:
 and reports the control plane's resident memory with 10,000 pods (psutil). One pod watch,
 started before step 1, counts Running and existing pods, so the benchmark does not load the
 server with lists. Targets: each step <= 10 s, RSS <= 300 MB. Figures are printed, never
-asserted.   python bench/scale.py [--replicas 10000] [--nodes 100] [--timeout 900]
+asserted.   python bench/scale.py [--replicas 10000] [--nodes 100] [--timeout 900] [--timeline]
 """
 
 from __future__ import annotations
