@@ -203,13 +203,14 @@ class ProcessRuntime(Runtime):
                 return key
         raise StartError(f"cannot find a free name for pod {pod_uid}")
 
-    def start_pool(self, size: int) -> None:
-        """Keep up to `size` pod networks made, and container processes forked, ahead of
-        demand (see podnets.py and spawnd.py); call it on the event loop. Without isolation
-        there is nothing to make."""
+    def start_pool(self, networks: int, processes: int | None = None) -> None:
+        """Keep up to `networks` pod networks made (~0.3 MB of kernel memory each) and
+        `processes` container processes forked (~0.9 MB each; as many as networks when None)
+        ahead of demand, see podnets.py and spawnd.py. Call it on the event loop. Without
+        isolation there is nothing to make."""
         if self.networks is not None:
-            self.networks.start_pool(size)
-            self._spawner.set_pool(size)
+            self.networks.start_pool(networks)
+            self._spawner.set_pool(networks if processes is None else processes)
 
     async def drain_pool(self) -> None:
         """Remove the spare pod networks and forked processes (the node is stopping)."""
