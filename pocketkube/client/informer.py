@@ -49,11 +49,13 @@ class Informer:
         listed first hears of every cached object as ADDED, at once (so it must not be a
         coroutine), and then of every change after them.
         """
-        self._handlers.append(handler)
         if self.synced.is_set():
             for obj in list(self.cache.values()):
-                if asyncio.iscoroutine(handler("ADDED", None, obj)):
+                r = handler("ADDED", None, obj)
+                if asyncio.iscoroutine(r):
+                    r.close()
                     raise TypeError("a handler added to a running informer must not be a coroutine")
+        self._handlers.append(handler)
 
     def get(self, key: str) -> dict | None:
         return self.cache.get(key)

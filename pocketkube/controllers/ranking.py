@@ -176,7 +176,10 @@ def rank_pods_for_deletion(pods: Iterable[dict], related_pods: Iterable[dict] | 
     key = functools.cmp_to_key(lambda a, b: _compare(a, b, now))
     if limit is not None and limit < len(ranked):
         # The first few of thousands (a scale-down deletes at most 500 per sync): a heap
-        # compares far fewer pairs than a full sort, with the same result.
+        # compares far fewer pairs than a full sort, with the same result wherever the
+        # comparison is a consistent order (upstream's, with its UID tie-break inside equal
+        # log2 age buckets, is not always; there Go's sort, Python's and a heap each pick
+        # their own of the orders it allows).
         return [r.pod for r in heapq.nsmallest(limit, ranked, key=key)]
     ranked.sort(key=key)
     return [r.pod for r in ranked]

@@ -109,3 +109,36 @@ def test_workqueue_delayed_adds_keep_one_timer_per_key_the_earliest():
         await asyncio.sleep(0)
         assert len(q) == 0
     asyncio.run(main())
+
+
+def test_handler_added_to_a_synced_informer_hears_the_cache_first(tmp_path):
+    # As client-go's shared informers: a late handler gets every cached object as ADDED, then
+    # the changes after it, never a change to an object it has not heard of.
+    async def main():
+        store = SqliteStore(str(tmp_path / "s.db"))
+        api = Api(store)
+        await api.bootstrap()
+        c = InProcessClient(api)
+        await c.create("configmaps", "default", cm("a"))
+        await c.create("configmaps", "default", cm("b"))
+        inf = Informer(c, "configmaps", "default")
+        inf.start()
+        await inf.wait_synced(5)
+        late = []
+        inf.add_handler(lambda t, old, new: late.append((t, (new or old)["metadata"]["name"])))
+        assert sorted(late) == [("ADDED", "a"), ("ADDED", "b")]
+        await c.patch("configmaps", "default", "a", {"data": {"x": "2"}})
+        await until(lambda: len(late) == 3)
+        assert late[2] == ("MODIFIED", "a")
+
+        async def coroutine_handler(t, old, new):
+            pass
+        try:
+            inf.add_handler(coroutine_handler)
+        except TypeError:
+            pass
+        else:
+            raise AssertionError("a coroutine handler added late must be refused")
+        await inf.stop()
+        await store.close()
+    asyncio.run(main())

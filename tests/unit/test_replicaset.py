@@ -14,6 +14,7 @@ from pocketkube.clock import FakeClock
 from pocketkube.controllers.podcontrol import SpamFilter, slow_start_batch
 from pocketkube.controllers.ranking import (
     DELETION_COST_ANNOTATION,
+    pods_to_delete,
     rank_pods_for_deletion,
 )
 from pocketkube.controllers.replicaset import ReplicaSetController
@@ -96,6 +97,23 @@ def _pod(name, node="", phase="Running", ready=True, ready_at=None, cost=None, r
     return {"metadata": meta, "spec": {"nodeName": node},
             "status": {"phase": phase, "conditions": conds,
                        "containerStatuses": [{"name": "c", "restartCount": restarts}]}}
+
+
+def test_pods_to_delete_takes_the_first_of_the_full_ranking():
+    # A scale-down ranks only as many pods as it deletes; the choice must be the full sort's.
+    import random
+    rng = random.Random(7)
+    nodes = ["", "n1", "n2", "n3"]
+    pods = [_pod(f"p{i}", rng.choice(nodes), rng.choice(["Pending", "Running", "Unknown"]),
+                 ready=rng.random() < 0.7, restarts=rng.randrange(3), cost=rng.choice([None, 0, 5, -3]),
+                 ready_at=f"2024-01-0{rng.randrange(1, 9)}T00:00:00Z",
+                 created=f"2024-01-0{rng.randrange(1, 9)}T00:00:0{rng.randrange(10)}Z")
+            for i in range(300)]
+    # Exact times (no `now`): the comparison is a consistent order, as it is whenever the pods'
+    # ages fall in different log2 buckets.
+    full = [p["metadata"]["name"] for p in rank_pods_for_deletion(pods, None)]
+    for n in (1, 7, 50, 299):
+        assert [p["metadata"]["name"] for p in pods_to_delete(pods, None, n)] == full[:n]
 
 
 def test_ranking_follows_active_pods_with_ranks():

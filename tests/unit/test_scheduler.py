@@ -667,3 +667,39 @@ def test_binds_2000_pending_pods_over_100_nodes(tmp_path):
             await sched.stop()
             await store.close()
     run(main())
+
+
+def test_score_memo_changes_no_decision():
+    # Scores of nodes unchanged since the last replica are reused; every pick stays the same.
+    import random
+
+    from pocketkube.scheduler.cache import Cache
+    from pocketkube.scheduler.filters import run_filters
+    from pocketkube.scheduler.podinfo import pod_info
+    from pocketkube.scheduler.scoring import ScoreMemo, score, select_host
+
+    def picks(memo):
+        cache = Cache()
+        for i in range(20):
+            cache.set_node({"metadata": {"name": f"n{i}", "labels": {"kubernetes.io/hostname": f"n{i}"}},
+                            "spec": {}, "status": {"allocatable": {"cpu": str(2 + i % 3), "memory": "4Gi",
+                                                                   "pods": "110"}}})
+        rng = random.Random(3)
+        out = []
+        for k in range(600):
+            owner = "rs-a" if k % 3 else "rs-b"
+            requests = {"cpu": "100m", "memory": "64Mi"} if k % 2 else {}
+            info = pod_info(f"d/p{k}", {
+                "metadata": {"name": f"p{k}", "namespace": "d", "uid": f"u{k}",
+                             "ownerReferences": [{"kind": "ReplicaSet", "controller": True, "uid": owner}]},
+                "spec": {"containers": [{"name": "c", "image": "x", "resources": {"requests": requests}}]}})
+            feasible = [ni for ni in cache.nodes if run_filters(info, ni) is None]
+            node = select_host(feasible, score(info, feasible, cache, memo), rng)
+            out.append(node.name)
+            cache.assume(info.key, info.uid, node.name, info)
+            if k % 50 == 49:  # a node changes under the memo (its labels and capacity)
+                n = cache.nodes[k % 20].node
+                cache.set_node(dict(n, status={"allocatable": {"cpu": "8", "memory": "4Gi", "pods": "110"}}))
+        return out
+
+    assert picks(ScoreMemo()) == picks(None)

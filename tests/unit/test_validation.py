@@ -73,6 +73,37 @@ def test_valid_pod_has_no_errors():
     assert errors("v1", "Pod", pod()) == []
 
 
+def test_a_spec_found_valid_once_still_reports_what_differs():
+    # Pods from one template are validated once; any other spec is validated in full.
+    assert errors("v1", "Pod", pod()) == []
+    assert errors("v1", "Pod", pod()) == []
+    assert errors("v1", "Pod", pod(restartPolicy="Sometimes")) == [
+        'spec.restartPolicy: Unsupported value: "Sometimes": supported values: "Always", "OnFailure", "Never"']
+    bad = pod()
+    bad["spec"]["containers"][0]["name"] = "Bad_Name"
+    assert any(e.startswith("spec.containers[0].name: Invalid value: \"Bad_Name\"") for e in errors("v1", "Pod", bad))
+    # Ephemeral claims are named after the pod: such specs are checked with each pod's name.
+    eph = {"name": "v", "ephemeral": {"volumeClaimTemplate": {"spec": {
+        "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}}
+    ok = pod(volumes=[eph])
+    assert errors("v1", "Pod", ok) == []
+    long_name = pod(volumes=[eph])
+    long_name["metadata"]["name"] = "p" * 252  # a valid pod name, but its claim's would be 254 long
+    assert [e.split(":")[0] for e in errors("v1", "Pod", long_name)] == ["spec.volumes[0].name"]
+
+
+def test_status_update_skips_only_unchanged_metadata():
+    old = pod()
+    old["metadata"]["resourceVersion"] = "1"
+    old["metadata"]["labels"] = {"app": "web"}
+    apply_defaults(by_kind("v1", "Pod"), old, create=True)
+    new = updated(old, lambda o: o.update(status={"phase": "Running"}))
+    assert status_errors("v1", "Pod", new, old) == []
+    relabelled = updated(old, lambda o: o["metadata"]["labels"].update({"bad key!": "x"}))
+    assert any(e.startswith("metadata.labels: Invalid value: \"bad key!\"")
+               for e in status_errors("v1", "Pod", relabelled, old))
+
+
 def test_name_required():
     p = pod()
     del p["metadata"]["name"]
