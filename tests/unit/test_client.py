@@ -10,6 +10,7 @@ from pocketkube.client.inprocess import InProcessClient
 from pocketkube.client.workqueue import WorkQueue, run_workers
 from pocketkube.clock import FakeClock
 from pocketkube.store.sqlite import SqliteStore
+from tests.unit.harness import ControllerEnv
 
 
 def cm(name, **data):
@@ -115,10 +116,10 @@ def test_handler_added_to_a_synced_informer_hears_the_cache_first(tmp_path):
     # As client-go's shared informers: a late handler gets every cached object as ADDED, then
     # the changes after it, never a change to an object it has not heard of.
     async def main():
-        store = SqliteStore(str(tmp_path / "s.db"))
-        api = Api(store)
-        await api.bootstrap()
-        c = InProcessClient(api)
+        async with ControllerEnv(tmp_path) as env:
+            await late_handler(env.c)
+
+    async def late_handler(c):
         await c.create("configmaps", "default", cm("a"))
         await c.create("configmaps", "default", cm("b"))
         inf = Informer(c, "configmaps", "default")
@@ -140,5 +141,4 @@ def test_handler_added_to_a_synced_informer_hears_the_cache_first(tmp_path):
         else:
             raise AssertionError("a coroutine handler added late must be refused")
         await inf.stop()
-        await store.close()
     asyncio.run(main())
