@@ -51,6 +51,7 @@ class PodNetworks:
         self._refill: asyncio.Task | None = None
         self._last_demand = 0.0
         self._closed = False
+        self._tasks: set[asyncio.Task] = set()
 
     # -- taking and giving back ---------------------------------------------------------------
 
@@ -67,8 +68,13 @@ class PodNetworks:
         key = self._new_key(taken)
         ip = self.ipam.allocate(pod_uid)
         self._record(key, {"pod_uid": pod_uid, "ip": ip})     # before it exists: a crash leaves a trace
+        made = asyncio.ensure_future(self.helper.create(key, ip))
         try:
-            await self.helper.create(key, ip)
+            await asyncio.shield(made)
+        except asyncio.CancelledError:
+            # the helper goes on making it: remove it once it is there
+            made.add_done_callback(lambda f: self._release_later(f, key, ip))
+            raise
         except BaseException:
             if not self._closed:     # the helper may have died half-way: the veth too
                 await self.release(key, ip, veth_too=True)
@@ -82,6 +88,14 @@ class PodNetworks:
             self._thread(), self.network.delete, key, veth_too)
         self._forget(key, ip)
         return found
+
+    def _release_later(self, made: asyncio.Future, key: str, ip: str) -> None:
+        if not made.cancelled():
+            made.exception()     # retrieved: whether it was made or not, it goes
+        if not self._closed:
+            task = asyncio.get_running_loop().create_task(self.release(key, ip, veth_too=True))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def _new_key(self, taken: set[str]) -> str:
         # random, not derived from the pod: a spare is made before its pod exists
@@ -174,7 +188,9 @@ class PodNetworks:
         spares = self._spares + list(self._making.items())
         self._spares, self._making = [], {}
         for key, ip in spares:
-            await self.release(key, ip, veth_too=True)
+            # unpinned, an unused netns goes with its veth in the kernel's own time, in
+            # batches: deleting each veth here would cost ~30 ms apiece (see netns.delete)
+            await self.release(key, ip)
 
     # -- crash leftovers ------------------------------------------------------------------------
 
@@ -215,7 +231,7 @@ class PodNetworks:
             self._executor.shutdown(wait=True)
             self._executor = None
         for key, ip in self._spares + list(self._making.items()):
-            self.network.delete(key, veth_too=True)
+            self.network.delete(key)      # the kernel removes its veth soon after (see drain_pool)
             self._forget(key, ip)
         self._spares, self._making = [], {}
         self.network.close()

@@ -331,6 +331,22 @@ def test_warm_pool_hands_out_ready_networks_and_refills_when_pods_stop_arriving(
     with_runtime(tmp_path, body)
 
 
+def test_a_pod_network_abandoned_while_being_made_is_removed_once_made(tmp_path):
+    async def body(rt):
+        if not rt.isolated:
+            return
+        task = asyncio.ensure_future(new_pod(rt, "gone"))
+        await until(lambda: rt.networks.records, message="the network was asked for")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await until(lambda: not rt.networks.records and not rt.ipam.allocations(),
+                    message="the abandoned network removed")
+        assert [n for n in leftovers(rt) if not n.startswith("bridge")] == []
+
+    with_runtime(tmp_path, body)
+
+
 def test_close_removes_spare_networks(tmp_path):
     if not ISOLATION:
         pytest.skip("spare networks need isolation (covered by the test above without it)")
@@ -343,7 +359,9 @@ def test_close_removes_spare_networks(tmp_path):
             await until(lambda: rt.networks.spares == 3, message="three spare networks")
         finally:
             await asyncio.to_thread(rt.close)     # as the agent does: from a thread
-        assert [n for n in leftovers(rt) if not n.startswith("bridge")] == []
+        # their veths go with the namespaces, as the kernel gets to it
+        await until(lambda: [n for n in leftovers(rt) if not n.startswith("bridge")] == [],
+                    message="the spares gone", timeout=10)
         again = ProcessRuntime(str(tmp_path / "state"), node_cidr=cidr, bridge=bridge)
         try:
             assert await again.cleanup_orphans() == 0
