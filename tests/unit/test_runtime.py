@@ -347,6 +347,36 @@ def test_a_pod_network_abandoned_while_being_made_is_removed_once_made(tmp_path)
     with_runtime(tmp_path, body)
 
 
+def test_helpers_that_die_are_replaced(tmp_path):
+    """The network helper, and processes the spawn helper forked ahead, killed under the
+    runtime: the next pod and container start as if nothing happened."""
+    async def body(rt):
+        if not rt.isolated:
+            return
+        rt.start_pool(0, 2)
+        await new_pod(rt, "first")
+        netd = rt.networks.helper.helper_pid
+        os.kill(netd, signal.SIGKILL)
+        await until(lambda: rt.networks.helper.helper_pid is None, message="the dead helper noticed")
+        sb = await new_pod(rt, "second")
+        assert rt.networks.helper.helper_pid not in (None, netd)
+
+        helper = rt._spawner.helper_pid
+
+        def forked_ahead() -> list[int]:
+            with open(f"/proc/{helper}/task/{helper}/children") as f:
+                return [int(p) for p in f.read().split()]
+        stubs = await until(lambda: len(forked_ahead()) == 2 and forked_ahead(), message="two forked ahead")
+        for pid in stubs:
+            os.kill(pid, signal.SIGKILL)
+        await until(lambda: not set(stubs) & set(forked_ahead()), message="the killed ones reaped")
+        log = str(tmp_path / "after.log")
+        c = await rt.start(sb, spec("after", ["sh", "-c", "echo pid=$$"]), log)
+        assert (await rt.wait(c)).exit_code == 0 and read_log(log) == b"pid=1\n"
+
+    with_runtime(tmp_path, body)
+
+
 def test_close_removes_spare_networks(tmp_path):
     if not ISOLATION:
         pytest.skip("spare networks need isolation (covered by the test above without it)")
