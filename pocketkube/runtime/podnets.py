@@ -199,13 +199,20 @@ class PodNetworks:
         live_keys = live_keys | {k for k, _ in self._spares} | set(self._making)
         found = 0
         handled = set()
+        unpinned = []
         for key, rec in list(self.records.items()):
             if key in live_keys:
                 continue
             found += 1
             handled.add(key)
-            await self.release(key, rec.get("ip"), veth_too=True)
+            # a spare never held a process: unpinned, it goes with its veth (see drain_pool);
+            # a pod's namespace may be held still, or half made, so its veth goes by name too
+            if rec.get("spare"):
+                unpinned.append(key)
+            await self.release(key, rec.get("ip"), veth_too=not rec.get("spare"))
         self.journal.compact(self.records)
+        if unpinned:     # gone for good when this returns, as the veths deleted by name
+            await asyncio.get_running_loop().run_in_executor(self._thread(), self.network.wait_gone, unpinned)
         for name in self.network.names_with_prefix(self.prefix) - live_keys - handled:
             found += 1
             await asyncio.get_running_loop().run_in_executor(self._thread(), self.network.delete, name, True)

@@ -168,6 +168,17 @@ class PodNetwork:
         return found
 
     @staticmethod
+    def wait_gone(names: list[str], wait: float = 2.0) -> bool:
+        """Wait up to `wait` seconds until the kernel has removed the host veths of these
+        unpinned namespaces (it does so in the background); False if some are still there."""
+        deadline = time.monotonic() + wait
+        left = [n for n in names if os.path.exists(os.path.join(SYS_NET, n))]
+        while left and time.monotonic() < deadline:
+            time.sleep(0.01)
+            left = [n for n in left if os.path.exists(os.path.join(SYS_NET, n))]
+        return not left
+
+    @staticmethod
     def names_with_prefix(prefix: str) -> set[str]:
         """Pod netns and veth names currently on the host that start with prefix."""
         names: set[str] = set()
