@@ -1,6 +1,5 @@
 """The agent's pure parts: upstream's getPhase, conditions and container statuses from what the
-worker knows, the crash-loop back-off arithmetic, image names, and events (aggregated, and
-held while pods start in a burst)."""
+worker knows, the crash-loop back-off arithmetic, image names, and events (aggregated, and held while pods start in a burst)."""
 
 from __future__ import annotations
 
@@ -137,21 +136,15 @@ def test_image_names_and_limits():
     assert (memory_limit({}), cpu_limit_millis({"resources": {"limits": {"cpu": "1.5"}}})) == (None, 1500)
 
 
-async def recorder(tmp_path, busy=None) -> tuple[EventRecorder, InProcessClient, FakeClock, SqliteStore]:
-    """A started event recorder for node n1 on a fresh in-process API."""
-    clock = FakeClock()
-    store = SqliteStore(str(tmp_path / "s.db"))
-    api = Api(store, clock)
-    await api.bootstrap()
-    c = InProcessClient(api)
-    rec = EventRecorder(c, "n1", clock, busy=busy)
-    rec.start()
-    return rec, c, clock, store
-
-
 def test_identical_events_are_aggregated(tmp_path):
     async def main():
-        rec, c, clock, store = await recorder(tmp_path)
+        clock = FakeClock()
+        store = SqliteStore(str(tmp_path / "s.db"))
+        api = Api(store, clock)
+        await api.bootstrap()
+        c = InProcessClient(api)
+        rec = EventRecorder(c, "n1", clock)
+        rec.start()
         pod = {"metadata": {"name": "p", "namespace": "default", "uid": "u1"},
                "spec": {"containers": [{"name": "c"}], "initContainers": [{"name": "i"}]}}
         for _ in range(3):
@@ -173,12 +166,18 @@ def test_identical_events_are_aggregated(tmp_path):
 
 def test_events_wait_for_a_burst_of_pod_starts_to_end(tmp_path):
     async def main():
+        clock = FakeClock()
+        store = SqliteStore(str(tmp_path / "s.db"))
+        api = Api(store, clock)
+        await api.bootstrap()
+        c = InProcessClient(api)
         busy = {"for": 30.0, "asked": 0}       # seconds of burst left, as the agent would say
 
         def burst() -> float:
             busy["asked"] += 1
             return busy["for"]
-        rec, c, clock, store = await recorder(tmp_path, burst)
+        rec = EventRecorder(c, "n1", clock, busy=burst)
+        rec.start()
         pod = {"metadata": {"name": "p", "namespace": "default", "uid": "u1"}, "spec": {"containers": [{"name": "c"}]}}
         recorded_at = clock.rfc3339(clock.now())
         rec.pod_event(pod, "Normal", "Started", "Container started", "c")
