@@ -7,11 +7,6 @@ identical to one sent recently (same object, field path, type, reason and messag
 written again: the existing one gets count+1 and a new lastTimestamp by a patch, which is
 what shows up as "(x7 over 4m25s)". Writing happens in a background task so that a pod
 worker never waits for the API to record what it did.
-
-While pods are being started in a burst, events wait (at most MAX_DEFER) until the burst is
-over: each write is API work on the event loop that pod starts, bindings and status writes
-share, and an event written a few hundred milliseconds later says the same thing (its
-timestamps are those of the moment it was recorded).
 """
 
 from __future__ import annotations
@@ -19,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Callable
 
 from ..api.errors import ApiError
 from ..client import STRATEGIC, Client
@@ -32,7 +26,6 @@ NORMAL = "Normal"
 WARNING = "Warning"
 _CACHE_SIZE = 4096
 _QUEUE_SIZE = 1000   # as the broadcaster's buffer: beyond it, events are dropped, never waited for
-MAX_DEFER = 1.0      # seconds an event may wait for a burst of pod starts to end
 
 
 def pod_ref(pod: dict, field_path: str | None = None) -> dict:
@@ -61,12 +54,10 @@ def node_ref(node: str) -> dict:
 
 
 class EventRecorder:
-    def __init__(self, client: Client, node: str, clock: Clock, busy: Callable[[], float] | None = None):
-        """`busy()`: for how many more seconds writes should wait (0: not busy)."""
+    def __init__(self, client: Client, node: str, clock: Clock):
         self.client = client
         self.node = node
         self.clock = clock
-        self.busy = busy
         self._seen: collections.OrderedDict[tuple, dict] = collections.OrderedDict()
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
@@ -103,8 +94,7 @@ class EventRecorder:
         if self._queue is None:
             return
         try:
-            self._queue.put_nowait((ref, namespace, type_, reason, message, self.clock.now(),
-                                    asyncio.get_running_loop().time()))
+            self._queue.put_nowait((ref, namespace, type_, reason, message, self.clock.now()))
         except asyncio.QueueFull:
             log.warning("event queue full, dropping %s %s for %s", reason, message, ref.get("name"))
 
@@ -115,14 +105,10 @@ class EventRecorder:
 
     async def _run(self) -> None:
         assert self._queue is not None
-        loop = asyncio.get_running_loop()
         while True:
             item = await self._queue.get()
             try:
-                # real time, not the injected clock: this only bounds how long a write waits
-                while self.busy is not None and (wait := min(self.busy(), item[-1] + MAX_DEFER - loop.time())) > 0:
-                    await asyncio.sleep(wait)
-                await self._write(*item[:-1])
+                await self._write(*item)
             except asyncio.CancelledError:
                 raise
             except Exception as e:

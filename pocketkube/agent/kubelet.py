@@ -47,7 +47,6 @@ SHUTDOWN_GRACE = 5.0             # at most this long for a container to exit whe
 # ~3 ms of kernel time each, one at a time; a process forked ahead saves the spawn helper a
 # fork (1-2 ms) but holds ~0.9 MB, so fewer of those: the helper forks the rest of a burst.
 WARM_SANDBOXES = 64
-EVENT_QUIET = 0.1                # events wait until no new pod has come for this long (see events.py)
 WARM_PROCESSES = 16
 
 
@@ -77,8 +76,7 @@ class Agent:
         self.warm_sandboxes = warm_sandboxes
         self.warm_processes = warm_processes
         self.host_ip = address or ""
-        self.recorder = EventRecorder(client, node_name, self.clock, busy=self._starting_pods)
-        self._last_pod_start = -1e9     # loop time a pod worker last started
+        self.recorder = EventRecorder(client, node_name, self.clock)
         self.backoff = Backoff()
         self.workers: dict[str, PodWorker] = {}        # pod UID -> its worker
         self.node_manager: NodeManager | None = None
@@ -152,10 +150,6 @@ class Agent:
 
     # ---- pods ----
 
-    def _starting_pods(self) -> float:
-        """Seconds until pods have stopped arriving for EVENT_QUIET (events wait meanwhile)."""
-        return max(0.0, self._last_pod_start + EVENT_QUIET - asyncio.get_running_loop().time())
-
     def _on_pod(self, kind: str, old: dict | None, new: dict | None) -> None:
         if new is None:
             if old is None:
@@ -181,7 +175,6 @@ class Agent:
             return   # finished before this agent knew it: nothing runs, its logs stay on disk
         w = PodWorker(self, new)
         self.workers[uid] = w
-        self._last_pod_start = asyncio.get_running_loop().time()
         w.start()
 
     async def _forget(self, w: PodWorker) -> None:

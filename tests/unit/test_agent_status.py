@@ -1,5 +1,5 @@
 """The agent's pure parts: upstream's getPhase, conditions and container statuses from what the
-worker knows, the crash-loop back-off arithmetic, image names, and events (aggregated, and held while pods start in a burst)."""
+worker knows, the crash-loop back-off arithmetic, image names, and event aggregation."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import asyncio
 
 from pocketkube.agent.backoff import Backoff, go_duration
 from pocketkube.agent.containers import cpu_limit_millis, image_id, memory_limit, normalize_image
-from pocketkube.agent.events import MAX_DEFER, EventRecorder
+from pocketkube.agent.events import EventRecorder
 from pocketkube.agent.podstatus import CState, PodFacts, container_status, phase, pod_status
 from pocketkube.api.core import Api
 from pocketkube.client.inprocess import InProcessClient
 from pocketkube.clock import FakeClock
 from pocketkube.store.sqlite import SqliteStore
-from tests.unit.harness import until
 
 
 def _st(state: dict, last: dict | None = None, name: str = "c") -> dict:
@@ -159,43 +158,6 @@ def test_identical_events_are_aggregated(tmp_path):
         assert back["involvedObject"]["fieldPath"] == "spec.containers{c}"
         assert items[1]["involvedObject"]["fieldPath"] == "spec.initContainers{i}"
         assert back["metadata"]["name"].startswith("p.")
-        await rec.stop()
-        await store.close()
-    asyncio.run(main())
-
-
-def test_events_wait_for_a_burst_of_pod_starts_to_end(tmp_path):
-    async def main():
-        clock = FakeClock()
-        store = SqliteStore(str(tmp_path / "s.db"))
-        api = Api(store, clock)
-        await api.bootstrap()
-        c = InProcessClient(api)
-        busy = {"for": 30.0, "asked": 0}       # seconds of burst left, as the agent would say
-
-        def burst() -> float:
-            busy["asked"] += 1
-            return busy["for"]
-        rec = EventRecorder(c, "n1", clock, busy=burst)
-        rec.start()
-        pod = {"metadata": {"name": "p", "namespace": "default", "uid": "u1"}, "spec": {"containers": [{"name": "c"}]}}
-        recorded_at = clock.rfc3339(clock.now())
-        rec.pod_event(pod, "Normal", "Started", "Container started", "c")
-        loop = asyncio.get_running_loop()
-        await until(lambda: busy["asked"], message="the recorder asked about the burst")
-        assert (await c.list("events", "default"))["items"] == []     # held during the burst
-        busy["for"] = 0.0
-        # the recorder looks again when its wait ends: at most MAX_DEFER after the event
-        await asyncio.wait_for(rec.flush(), MAX_DEFER + 2)
-        (event,) = (await c.list("events", "default"))["items"]
-        assert event["reason"] == "Started" and event["firstTimestamp"] == recorded_at
-        # a burst that does not end holds an event no longer than MAX_DEFER
-        busy["for"] = 30.0
-        t0 = loop.time()
-        rec.pod_event(pod, "Normal", "Killing", "Stopping container c", "c")
-        await asyncio.wait_for(rec.flush(), MAX_DEFER + 2)
-        assert MAX_DEFER - 0.05 <= loop.time() - t0
-        assert len((await c.list("events", "default"))["items"]) == 2
         await rec.stop()
         await store.close()
     asyncio.run(main())
