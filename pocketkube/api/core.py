@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from ..clock import Clock
-from ..store import KeyExists, KeyNotFound, RevisionMismatch, Store, StoreError
+from ..store import KV, KeyExists, KeyNotFound, RevisionMismatch, Store, StoreError
 from . import decode as decoding
 from . import errors, objects, strategy
 from .defaults import apply_defaults
@@ -25,9 +25,9 @@ from .fields import getter
 from .patch import apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
 from .resources import Resource, lookup
 from .schema import Node
-from .watching import DecodedEvents
 from .selectors import parse_field_selector, parse_label_selector, selector_string
 from .validation import validate, validate_status_update
+from .watching import DecodedEvents
 
 MAX_BODY = 3 * 1024 * 1024
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -113,11 +113,14 @@ class Api:
                     if e.reason != "AlreadyExists":
                         raise
 
-    async def _get_raw(self, res: Resource, ns: str, name: str) -> dict:
+    async def _get_kv(self, res: Resource, ns: str, name: str) -> KV:
         kv = await self.store.get(res.key(ns, name))
         if kv is None:
             raise errors.not_found_error(res.plural, res.group, name)
-        return objects.decode(kv)
+        return kv
+
+    async def _get_raw(self, res: Resource, ns: str, name: str) -> dict:
+        return objects.decode(await self._get_kv(res, ns, name))
 
     async def _ensure_namespace(self, res: Resource, ns: str) -> None:
         if not res.namespaced:
@@ -387,11 +390,8 @@ class Api:
     async def _guaranteed_update(self, res: Resource, ns: str, name: str, mutate, dry_run: bool,
                                  retry: bool) -> dict:
         """Read, mutate, write with the read revision; re-read and retry on a race if allowed."""
-        key = res.key(ns, name)
         for _ in range(16):
-            kv = await self.store.get(key)
-            if kv is None:
-                raise errors.not_found_error(res.plural, res.group, name)
+            kv = await self._get_kv(res, ns, name)
             old = objects.decode(kv)
             new = await mutate(old)
             try:

@@ -69,20 +69,18 @@ class StatefulSetController(Controller):
 
     def _on_pod(self, kind: str, old: dict | None, new: dict | None) -> None:
         # An update never renames a pod: only adds and deletes move the name index.
-        if kind == "DELETED":
+        if kind == "ADDED":
+            self._members.setdefault(self._member_key(new), set()).add(object_key(new))
+            self._pod_added(new)
+        elif kind == "MODIFIED":
+            self._pod_updated(old, new)
+        else:
             mkey = self._member_key(old)
             members = self._members.get(mkey)
             if members is not None:
                 members.discard(object_key(old))
                 if not members:
                     del self._members[mkey]
-        elif kind == "ADDED":
-            self._members.setdefault(self._member_key(new), set()).add(object_key(new))
-        if kind == "ADDED":
-            self._pod_added(new)
-        elif kind == "MODIFIED":
-            self._pod_updated(old, new)
-        else:
             self._pod_deleted(old)
 
     def _pod_added(self, pod: dict) -> None:
