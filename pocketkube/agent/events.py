@@ -6,7 +6,9 @@ Started, Killing, BackOff, Unhealthy, ...). As client-go's recorder, events are 
 identical to one sent recently (same object, field path, type, reason and message) is not
 written again: the existing one gets count+1 and a new lastTimestamp by a patch, which is
 what shows up as "(x7 over 4m25s)". Writing happens in a background task so that a pod
-worker never waits for the API to record what it did.
+worker never waits for the API to record what it did, at the kubelet's default event rate
+(eventRecordQPS 50, eventBurst 100): a node starting a hundred pods at once writes their
+statuses first and the rest of their Created/Started events over the next seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 
 from ..api.errors import ApiError
 from ..client import STRATEGIC, Client
+from ..client.ratelimit import TokenBucket
 from ..clock import Clock
 from .tasks import cancel_and_wait
 
@@ -26,6 +29,7 @@ NORMAL = "Normal"
 WARNING = "Warning"
 _CACHE_SIZE = 4096
 _QUEUE_SIZE = 1000   # as the broadcaster's buffer: beyond it, events are dropped, never waited for
+EVENT_QPS, EVENT_BURST = 50, 100
 
 
 def pod_ref(pod: dict, field_path: str | None = None) -> dict:
@@ -54,7 +58,7 @@ def node_ref(node: str) -> dict:
 
 
 class EventRecorder:
-    def __init__(self, client: Client, node: str, clock: Clock):
+    def __init__(self, client: Client, node: str, clock: Clock, qps: float = EVENT_QPS, burst: int = EVENT_BURST):
         self.client = client
         self.node = node
         self.clock = clock
@@ -62,6 +66,8 @@ class EventRecorder:
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
         self._last_ns = 0
+        # Real time, not the injected clock: a frozen test clock must not stop events.
+        self._bucket = TokenBucket(qps, burst) if qps > 0 else None
 
     def start(self) -> None:
         self._queue = asyncio.Queue(_QUEUE_SIZE)
@@ -108,6 +114,8 @@ class EventRecorder:
         while True:
             item = await self._queue.get()
             try:
+                if self._bucket is not None:
+                    await self._bucket.wait()
                 await self._write(*item)
             except asyncio.CancelledError:
                 raise

@@ -56,6 +56,11 @@ def definition_name(group: str, version: str, kind: str) -> str | None:
     return _gvk_index().get((group, version, kind))
 
 
+def load() -> None:
+    """Read the schemas now (~15 ms), not in the middle of the first request that needs them."""
+    _gvk_index()
+
+
 def ref_name(schema: dict) -> str | None:
     ref = schema.get("$ref")
     if ref and ref.startswith(_REF_PREFIX):

@@ -5,6 +5,11 @@ few workers write them. Repeats of the same event on the same pod (a pod retried
 unschedulable) are folded into the existing Event by raising its `count` and `lastTimestamp`,
 which is what `kubectl describe` shows as "(x4 over 2m)", instead of piling up new objects.
 
+A component may be given its event client's rate (`qps`, `burst`): the scheduler's events go out
+as kube-scheduler's do, at most 50 a second after a burst of 100, so a burst of pods is bound
+before its "Scheduled" events are written. As client-go's broadcaster, at most 1,000 events wait;
+beyond that they are dropped (a cluster placing 10,000 pods at once keeps a fraction of them).
+
 The Event carries both the core/v1 fields (`source.component`, first/last timestamps, count)
 and the events.k8s.io ones (`eventTime`, `action`, `reportingComponent`, `reportingInstance`),
 so either API and either generation of tools show who reported it.
@@ -21,15 +26,17 @@ import socket
 from ..api.errors import ApiError
 from ..client import MERGE, Client
 from ..clock import Clock
+from .ratelimit import TokenBucket
 
 log = logging.getLogger("pocketkube.events")
 
-_MAX_PENDING = 50_000
+_MAX_PENDING = 1000   # client-go's maxQueuedEvents
 _MAX_REMEMBERED = 4096
 
 
 class EventRecorder:
-    def __init__(self, client: Client, clock: Clock, component: str, workers: int = 8):
+    def __init__(self, client: Client, clock: Clock, component: str, workers: int = 8,
+                 qps: float = 0.0, burst: int = 0):
         self.client = client
         self.clock = clock
         self.component = component
@@ -40,6 +47,9 @@ class EventRecorder:
         # (uid, type, reason, message) -> [namespace, name, count]
         self._seen: collections.OrderedDict = collections.OrderedDict()
         self._last_ns = 0
+        # Real time, not the injected clock: a frozen test clock must not stop events.
+        self._bucket = TokenBucket(qps, burst) if qps > 0 else None
+        self._dropped = 0
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -62,8 +72,12 @@ class EventRecorder:
 
     def event(self, obj: dict, type_: str, reason: str, action: str, message: str) -> None:
         if self._queue.qsize() >= _MAX_PENDING:
-            log.warning("dropping event %s for %s: too many pending", reason, obj["metadata"].get("name"))
+            self._dropped += 1
+            if self._dropped == 1:   # once per overflow, not once per event
+                log.warning("%s: dropping events (%s for %s first): more than %d pending", self.component,
+                            reason, obj["metadata"].get("name"), _MAX_PENDING)
             return
+        self._dropped = 0
         meta = obj["metadata"]
         ref = {"kind": obj.get("kind") or "Pod", "namespace": meta.get("namespace"), "name": meta.get("name"),
                "uid": meta.get("uid"), "apiVersion": obj.get("apiVersion") or "v1",
@@ -80,6 +94,8 @@ class EventRecorder:
         while True:
             item = await self._queue.get()
             try:
+                if self._bucket is not None:
+                    await self._bucket.wait()
                 await self._write(*item)
             except asyncio.CancelledError:
                 raise

@@ -20,6 +20,7 @@ from typing import Awaitable, Callable
 from ..api.errors import ApiError
 from ..client import Client
 from ..client.events import EventRecorder
+from ..client.ratelimit import TokenBucket
 from ..clock import Clock
 
 SLOW_START_INITIAL_BATCH = 1
@@ -41,25 +42,19 @@ class SpamFilter:
         self.burst = burst
         self.refill_every = refill_every
         self.remember = remember
-        self._buckets: collections.OrderedDict[tuple, list[float]] = collections.OrderedDict()
+        self._buckets: collections.OrderedDict[tuple, TokenBucket] = collections.OrderedDict()
 
     def allow(self, obj: dict, type_: str) -> bool:
         meta = obj.get("metadata") or {}
         key = (obj.get("kind"), meta.get("namespace"), meta.get("name"), meta.get("uid"), type_)
-        now = self.clock.now()
         b = self._buckets.get(key)
         if b is None:
-            b = self._buckets[key] = [float(self.burst), now]
+            b = self._buckets[key] = TokenBucket(1.0 / self.refill_every, self.burst, self.clock.now)
             while len(self._buckets) > self.remember:
                 self._buckets.popitem(last=False)
         else:
             self._buckets.move_to_end(key)
-            b[0] = min(float(self.burst), b[0] + (now - b[1]) / self.refill_every)
-            b[1] = now
-        if b[0] < 1.0:
-            return False
-        b[0] -= 1.0
-        return True
+        return b.allow()
 
 
 async def slow_start_batch(count: int, initial: int, fn: Callable[[], Awaitable[None]],

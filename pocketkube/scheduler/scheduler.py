@@ -124,7 +124,8 @@ class Scheduler:
         self.classes = get("storageclasses.storage.k8s.io")
         self.namespaces = get("namespaces")   # for affinity namespaceSelectors
         self.volumes = VolumeBinder(client, self.clock, self.pvcs, self.pvs, self.classes, bind_timeout)
-        self.recorder = EventRecorder(client, self.clock, name)
+        # kube-scheduler's event client: 50 requests a second, bursts of 100.
+        self.recorder = EventRecorder(client, self.clock, name, qps=50, burst=100)
         self.rng = random.Random(seed)
         self._infos: dict[str, PodInfo] = {}
         self._next_start = 0

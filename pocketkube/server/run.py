@@ -18,6 +18,7 @@ import time
 
 from aiohttp import web
 
+from ..api import schema
 from ..api.core import Api
 from ..client.inprocess import InProcessClient
 from ..clock import Clock
@@ -58,6 +59,7 @@ class ControlPlane:
         self.store = SqliteStore(os.path.join(self.data_dir, "state.db"),
                                  compaction_window=self.compaction_window, clock=self.clock.now)
         self.api = Api(self.store, self.clock)
+        schema.load()
         host = client_host(self.bind)
         self.server = Server(self.api, creds.token, f"{host}:{self.port}")
         self._runner = web.AppRunner(self.server.app, access_log=None, handle_signals=False,
