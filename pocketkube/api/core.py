@@ -19,7 +19,7 @@ from ..clock import Clock
 from ..store import KV, KeyExists, KeyNotFound, RevisionMismatch, Store, StoreError
 from . import decode as decoding
 from . import errors, objects, strategy
-from .defaults import apply_defaults
+from .defaults import apply_defaults, apply_status_update_defaults
 from .errors import ApiError, FieldError
 from .fields import getter
 from .patch import apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
@@ -437,7 +437,7 @@ class Api:
         self._merge_system_meta(res, new, old)
         if subresource == "status":
             strategy.prepare_for_status_update(res, new, old)
-            apply_defaults(res, new, create=False)
+            apply_status_update_defaults(res, new)
             errs = validate_status_update(res, new, old)
         elif subresource == "finalize":
             # Only spec.finalizers of a namespace changes here.
@@ -475,7 +475,13 @@ class Api:
                 return await self.create(res, ns, objects.deep_copy(obj), opts)
 
         async def mutate(old: dict) -> dict:
-            return self._prepare_update(res, ns, name, objects.deep_copy(obj), old, subresource)
+            if subresource == "status":
+                # Everything but status and metadata is replaced by the stored object's (fresh per
+                # attempt): copying the body's spec would be thrown away.
+                body = {k: objects.deep_copy(v) if k in ("metadata", "status") else v for k, v in obj.items()}
+            else:
+                body = objects.deep_copy(obj)
+            return self._prepare_update(res, ns, name, body, old, subresource)
         new = await self._guaranteed_update(res, ns, name, mutate, opts.dry_run, retry=not has_rv)
         return Result(new, warnings)
 
@@ -741,14 +747,14 @@ class Api:
             spec = old.get("spec") or {}
             if spec.get("nodeName"):
                 raise errors.conflict("pods", "", name, f"pod {name} is already assigned to node {errors.go_quote(spec['nodeName'])}")
-            new = objects.deep_copy(old)
-            new["spec"]["nodeName"] = node
-            status = new.setdefault("status", {})
+            # `old` is this attempt's own decoded copy and is only read after this: copy just
+            # the dicts that change.
+            status = dict(old.get("status") or {})
             conds = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
             conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
                           "lastTransitionTime": now})
             status["conditions"] = conds
-            return new
+            return {**old, "metadata": dict(meta), "spec": {**spec, "nodeName": node}, "status": status}
         await self._guaranteed_update(PODS, ns, name, mutate, bool(opts and opts.dry_run), retry=True)
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 

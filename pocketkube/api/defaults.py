@@ -647,6 +647,17 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[dict, bool], None]] = {
     # No defaults upstream: ConfigMap, ServiceAccount, Event, Lease, ControllerRevision.
 }
 
+# Kinds whose defaults are all inside spec. A status update keeps the stored spec, defaulted when
+# it was stored, so for these it has nothing to fill in.
+_SPEC_ONLY = {("", "Pod"), ("apps", "Deployment"), ("apps", "ReplicaSet"), ("apps", "StatefulSet"),
+              ("apps", "DaemonSet")}
+
+
+def apply_status_update_defaults(resource: "Resource", obj: dict) -> None:
+    """Defaults for an object written through its status subresource."""
+    if (resource.group, resource.kind) not in _SPEC_ONLY:
+        apply_defaults(resource, obj, create=False)
+
 
 def apply_defaults(resource: "Resource", obj: dict, *, create: bool | None = None) -> None:
     """Fill in `obj`'s defaults in place, as the apiserver does for `resource`'s kind.
