@@ -246,8 +246,7 @@ class ProcessRuntime(Runtime):
             await self._delete_network(key, ip)
             return existing.sandbox
         hosts = os.path.join(self._hosts_dir, key)
-        with open(hosts, "w") as f:
-            f.write(HOSTS_TEMPLATE + (f"{ip}\t{spec.hostname}\n" if spec.hostname else ""))
+        _write_file(hosts, HOSTS_TEMPLATE + (f"{ip}\t{spec.hostname}\n" if spec.hostname else ""))
         sandbox = Sandbox(pod_uid=spec.pod_uid, ip=ip, isolated=True, hostname=spec.hostname,
                           netns=key, veth=key)
         self._sandboxes[spec.pod_uid] = _SandboxState(
@@ -398,7 +397,7 @@ class ProcessRuntime(Runtime):
         if not os.path.isabs(working_dir):
             raise StartError(f'working directory "{spec.working_dir}" must be an absolute path')
 
-        os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
+        _make_dirs(os.path.dirname(os.path.abspath(log_path)))
         writer = CRILogWriter(log_path, max_bytes=self.log_max_bytes)
         cgroup = None
         cgroup_steps: list[list] = []
@@ -797,6 +796,35 @@ def _signal_masks(pid: int) -> tuple[int, int]:
     except (OSError, ValueError, IndexError):
         pass
     return caught, ignored
+
+
+def _make_dirs(path: str) -> None:
+    """os.makedirs(path, exist_ok=True) in fewer syscalls for the usual case, a new pod's log
+    directory under an existing pods directory: mkdir, fall back to the parent on ENOENT
+    (makedirs stats each level first)."""
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
+    except FileNotFoundError:
+        parent = os.path.dirname(path)
+        if parent == path:
+            raise
+        _make_dirs(parent)
+        _make_dirs(path)
+
+
+def _write_file(path: str, text: str) -> None:
+    # os.open, not open(): a text file object costs four more syscalls (fstat, ioctl, two
+    # lseeks) on the event loop's thread, once per pod
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        data = memoryview(text.encode())
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
 
 
 def _remove_if_empty(path: str) -> bool:

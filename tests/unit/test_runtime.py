@@ -436,10 +436,12 @@ def test_hostname_mounts_and_working_dir(tmp_path):
     workdir = target if ISOLATION else str(tmp_path / "work" / "dir")
     log = str(tmp_path / "h.log")
     script = (f"hostname; echo HOSTNAME=$HOSTNAME; pwd; cat {target}/data.txt 2>&1; "
-              f"touch {target}/new 2>/dev/null && echo writable || echo read-only")
+              f"touch {target}/new 2>/dev/null && echo writable || echo read-only; tail -n 1 /etc/hosts")
+    pod_ip = []
 
     async def body(rt):
         sb = await new_pod(rt, "pod-host")
+        pod_ip.append(sb.ip)
         c = await rt.start(sb, spec("h", ["sh", "-c", script], working_dir=workdir,
                                     mounts=[Mount(str(volume), target, read_only=True)]), log)
         await rt.wait(c)
@@ -448,7 +450,8 @@ def test_hostname_mounts_and_working_dir(tmp_path):
     out = read_log(log).decode().splitlines()
     assert out[1] == "HOSTNAME=pod-host" and out[2] == workdir
     if ISOLATION:
-        assert out == ["pod-host", "HOSTNAME=pod-host", target, "from the volume", "read-only"]
+        assert out == ["pod-host", "HOSTNAME=pod-host", target, "from the volume", "read-only",
+                       f"{pod_ip[0]}\tpod-host"]     # the pod's own /etc/hosts
         assert not os.path.exists(os.path.dirname(target)), "mount point left on the host"
         assert list(volume.iterdir()) == [volume / "data.txt"]
     else:   # documented: no UTS namespace and no mounts without isolation
