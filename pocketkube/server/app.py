@@ -26,7 +26,7 @@ from ..api.decode import decode_body
 from ..api.errors import ApiError
 from ..api.resources import Resource, lookup
 from ..api.tables import to_table
-from ..api.watching import WatchRequest, validate_request, watch_events
+from ..api.watching import WatchRequest, validate_request, watch_batches
 from .logs import LogRouter, parse_options
 
 log = logging.getLogger("pocketkube.server")
@@ -402,15 +402,19 @@ class Server:
         await resp.prepare(request)
         first = True
         try:
-            async for ev in watch_events(self.api, res, ns, req):
-                if table and ev["type"] in ("ADDED", "MODIFIED", "DELETED"):
-                    t = to_table(res, [ev["object"]], include)
-                    if not first:
-                        t["columnDefinitions"] = []
-                    t["metadata"] = {"resourceVersion": ev["object"]["metadata"].get("resourceVersion", "")}
-                    first = False
-                    ev = {"type": ev["type"], "object": t}
-                await resp.write(orjson.dumps(ev) + b"\n")
+            async for batch in watch_batches(self.api, res, ns, req):
+                lines = []
+                for ev in batch:
+                    if table and ev["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                        t = to_table(res, [ev["object"]], include)
+                        if not first:
+                            t["columnDefinitions"] = []
+                        t["metadata"] = {"resourceVersion": ev["object"]["metadata"].get("resourceVersion", "")}
+                        first = False
+                        ev = {"type": ev["type"], "object": t}
+                    lines.append(orjson.dumps(ev, option=orjson.OPT_APPEND_NEWLINE))
+                # Events that were ready together go out in one write (one TLS record).
+                await resp.write(b"".join(lines))
         except (ConnectionResetError, asyncio.CancelledError):
             return resp
         except ApiError as e:
