@@ -30,6 +30,11 @@ class Clock:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
 
+    async def sleep_until(self, t: float) -> None:
+        """Until clock time `t`. A timer armed in one place and started as a task later must use
+        this: a delay computed beforehand goes stale if time moves before the task runs."""
+        await self.sleep(t - self.now())
+
     def rfc3339(self, ts: float | None = None) -> str:
         """Kubernetes metav1.Time form: second precision, UTC, 'Z'."""
         return _rfc3339_seconds(int(self.now() if ts is None else ts))
@@ -52,11 +57,14 @@ class FakeClock(Clock):
         return self._now
 
     async def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
+        await self.sleep_until(self._now + seconds)
+
+    async def sleep_until(self, t: float) -> None:
+        if t <= self._now:
             await asyncio.sleep(0)
             return
         fut = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), fut))
+        heapq.heappush(self._sleepers, (t, next(self._seq), fut))
         await fut
 
     def advance(self, seconds: float) -> None:

@@ -829,10 +829,9 @@ class SimulatedNodes:
         if t is not None:
             t.cancel()
         sim.timer_at = at
-        delay = at - self.clock.now()
 
         async def fire():
-            await self.clock.sleep(delay)
+            await self.clock.sleep_until(at)
             if self._timers.get(key) is asyncio.current_task():
                 del self._timers[key]
             s = self._pods.get(key)

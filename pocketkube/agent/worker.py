@@ -258,7 +258,7 @@ class PodWorker:
         waiter = asyncio.ensure_future(self._wake.wait())
         timer = None
         if until is not None:
-            timer = asyncio.ensure_future(self.clock.sleep(max(0.0, until - self.clock.now())))
+            timer = asyncio.ensure_future(self.clock.sleep_until(until))
         try:
             await asyncio.wait([t for t in (waiter, timer) if t is not None], return_when=asyncio.FIRST_COMPLETED)
         finally:

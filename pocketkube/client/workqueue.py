@@ -64,7 +64,7 @@ class WorkQueue:
             pending[1].cancel()
 
         async def later():
-            await self.clock.sleep(delay)
+            await self.clock.sleep_until(at)
             if self._waiting.get(key, (None, None))[1] is task:
                 del self._waiting[key]
             self.add(key)

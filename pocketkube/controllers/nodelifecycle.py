@@ -574,11 +574,8 @@ class NodeLifecycleController:
             if current[0] <= due:
                 return  # an earlier eviction is already scheduled (upstream keeps it)
             current[1].cancel()
-        delay = due - self.clock.now()
-
         async def fire():
-            if delay > 0:
-                await self.clock.sleep(delay)
+            await self.clock.sleep_until(due)
             self._evictions.pop(key, None)
             self._evict_queue.add(key)  # type: ignore[union-attr]
         self._evictions[key] = (due, asyncio.get_running_loop().create_task(fire()))

@@ -112,6 +112,20 @@ def test_workqueue_delayed_adds_keep_one_timer_per_key_the_earliest():
     asyncio.run(main())
 
 
+def test_delayed_add_is_due_when_armed_even_if_time_moves_before_its_timer_runs():
+    async def main():
+        clock = FakeClock()
+        q = WorkQueue("t", clock)
+        q.add_after("k", 5)
+        clock.advance(3)          # before the timer's task has run once (a busy loop)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert len(q) == 0
+        clock.advance(2)          # five seconds after it was armed
+        await until(lambda: len(q) == 1, timeout=2)
+    asyncio.run(main())
+
+
 def test_handler_added_to_a_synced_informer_hears_the_cache_first(tmp_path):
     # As client-go's shared informers: a late handler gets every cached object as ADDED, then
     # the changes after it, never a change to an object it has not heard of.
