@@ -257,7 +257,7 @@ class NodeManager:
                 log.warning("renewing the lease of node %s failed: %s", self.name, e)
 
     async def _wait_kick(self, seconds: float) -> None:
-        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        sleeper = asyncio.ensure_future(self.clock.sleep_until(self.clock.now() + seconds))
         kicked = asyncio.ensure_future(self._kick.wait())
         try:
             await asyncio.wait([sleeper, kicked], return_when=asyncio.FIRST_COMPLETED)

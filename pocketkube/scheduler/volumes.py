@@ -426,7 +426,7 @@ class VolumeBinder:
 
     async def _wait_change(self, timeout: float) -> None:
         changed = asyncio.ensure_future(self._changed.wait())
-        sleep = asyncio.ensure_future(self.clock.sleep(timeout))
+        sleep = asyncio.ensure_future(self.clock.sleep_until(self.clock.now() + timeout))
         try:
             await asyncio.wait({changed, sleep}, return_when=asyncio.FIRST_COMPLETED)
         finally:
