@@ -71,12 +71,15 @@ class Http:
             raise RuntimeError(f"POST {path}: {r.status} {r.reason}")
 
 
-def cpu_seconds(pid: int, children: bool = False) -> float:
-    """CPU time (user+system) of a process, or of its direct children (helpers) together."""
+def cpu_seconds(pid: int, children: bool = False, main_thread: bool = False) -> float:
+    """CPU time (user+system) of a process, of its main thread (the event loop), or of its
+    direct children (helpers) together."""
     def of(p: str) -> tuple[int, float]:
         with open(f"/proc/{p}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    if main_thread:
+        return of(f"{pid}/task/{pid}")[1]
     if not children:
         return of(str(pid))[1]
     total = 0.0
@@ -90,12 +93,12 @@ def cpu_seconds(pid: int, children: bool = False) -> float:
     return total
 
 
-def cpu_ticks() -> tuple[int, int]:
-    """(all, stolen) CPU time of the machine so far, in ticks: a VM whose host runs others
+def cpu_ticks() -> tuple[int, int, int]:
+    """(all, stolen, idle) CPU time of the machine so far, in ticks: a VM whose host runs others
     loses "steal" time, which shows up as noise in every figure here."""
     with open("/proc/stat") as f:
         fields = [int(x) for x in f.readline().split()[1:]]
-    return sum(fields), fields[7] if len(fields) > 7 else 0
+    return sum(fields), fields[7] if len(fields) > 7 else 0, fields[3] + fields[4]
 
 
 def raw_spawn_rate(n: int) -> float:
@@ -140,7 +143,8 @@ def process_pods(n: int) -> dict:
         t.start()
         conns = [http.connection() for _ in range(n)]
         time.sleep(0.2)
-        cpu0 = cpu_seconds(proc.pid), cpu_seconds(proc.pid, children=True)
+        cpu0 = (cpu_seconds(proc.pid), cpu_seconds(proc.pid, children=True),
+                cpu_seconds(proc.pid, main_thread=True))
         ticks0 = cpu_ticks()
         t0 = time.perf_counter()
 
@@ -158,7 +162,8 @@ def process_pods(n: int) -> dict:
             th.join()
         done.wait(120)
         total = time.perf_counter() - t0
-        cpu = cpu_seconds(proc.pid) - cpu0[0], cpu_seconds(proc.pid, children=True) - cpu0[1]
+        cpu = (cpu_seconds(proc.pid) - cpu0[0], cpu_seconds(proc.pid, children=True) - cpu0[1],
+               cpu_seconds(proc.pid, main_thread=True) - cpu0[2])
         ticks = [b - a for a, b in zip(ticks0, cpu_ticks())]
         for conn in conns:
             conn.close()
@@ -166,8 +171,9 @@ def process_pods(n: int) -> dict:
         isolated = json.load(http.req("GET", "/api/v1/namespaces/default/events?fieldSelector=reason=IsolationDisabled"))["items"]
         return {"n": n, "running": len(running), "p50": pct(lat, 50), "p99": pct(lat, 99),
                 "rate": len(running) / total if total else 0.0, "isolated": not isolated,
-                "server_cpu": cpu[0] / n, "helper_cpu": cpu[1] / n,
-                "steal": ticks[1] / ticks[0] if ticks[0] else 0.0}
+                "server_cpu": cpu[0] / n, "helper_cpu": cpu[1] / n, "loop_cpu": cpu[2] / n,
+                "steal": ticks[1] / ticks[0] if ticks[0] else 0.0,
+                "busy": 1 - ticks[2] / ticks[0] if ticks[0] else 0.0}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
@@ -210,8 +216,10 @@ def main() -> None:
     print(f"    create -> Running  p50 {pods['p50'] * ms:7.1f} ms   p99 {pods['p99'] * ms:7.1f} ms   (target p99 <= 300 ms)")
     print(f"    throughput         {pods['rate']:7.1f} pods/s                  (target >= 200)")
     print(f"    raw posix_spawn of the same command: {raw:7.0f} /s  -> ratio {pods['rate'] / raw:.3f}")
-    print(f"    CPU per pod: server process {pods['server_cpu'] * ms:5.1f} ms, its helpers "
-          f"{pods['helper_cpu'] * ms:5.1f} ms (spawn and network helpers, not the containers)")
+    print(f"    CPU per pod: server process {pods['server_cpu'] * ms:5.1f} ms (its event loop "
+          f"{pods['loop_cpu'] * ms:.1f} ms), its helpers {pods['helper_cpu'] * ms:5.1f} ms "
+          f"(spawn and network helpers, not the containers)")
+    print(f"    the machine's CPUs were busy {pods['busy'] * 100:.0f}% of the time until the last pod ran")
     print(f"    CPU time stolen by the VM's host meanwhile: {pods['steal'] * 100:.0f}% (noise in all of the above)")
     if sim is not None:
         print(f"  {sim['n']} simulated nodes: {sim['ready']} Ready in {sim['seconds']:.2f} s from process start "
