@@ -68,7 +68,8 @@ def _controller_classes() -> list:
 def control_loops(client: Client, clock: Clock, node_grace_period: float = 40.0, informers=None) -> list:
     """The controller manager, the scheduler and the node lifecycle controller over one set of
     informers (`informers`, a SharedInformers, when the caller shares it further)."""
-    from .controllers.base import ControllerManager, SharedInformers
+    from .client.informer import SharedInformers
+    from .controllers.base import ControllerManager
     from .controllers.nodelifecycle import NodeLifecycleController
     from .scheduler import Scheduler
 

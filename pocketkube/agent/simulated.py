@@ -33,7 +33,7 @@ from typing import Awaitable, Callable, Iterable
 
 from ..api.errors import ApiError
 from ..client import STRATEGIC, Client
-from ..client.informer import Informer
+from ..client.informer import ComponentInformers, Informer
 from ..client.workqueue import WorkQueue, run_workers
 from ..clock import Clock, parse_rfc3339
 
@@ -531,6 +531,7 @@ class SimulatedNodes:
         self._tasks: list[asyncio.Task] = []
         self._pod_queue: WorkQueue | None = None
         self._node_queue: WorkQueue | None = None
+        self._informer_set: ComponentInformers | None = None
         self._pod_informer: Informer | None = None
         self._node_informer: Informer | None = None
         self.stats = {"status_writes": 0, "lease_writes": 0, "deletes": 0, "conflicts": 0}
@@ -547,19 +548,14 @@ class SimulatedNodes:
         await bounded(self.nodes.values(), self._ensure_lease, self.concurrency)
         self._pod_queue = WorkQueue("simulated-pods", self.clock)
         self._node_queue = WorkQueue("simulated-nodes", self.clock)
-        self._node_informer = Informer(self.client, "nodes", label_selector="=".join(SIMULATED_LABEL))
+        self._informer_set = ComponentInformers(self.client, self.informers)
+        self._node_informer = self._informer_set.own("nodes", label_selector="=".join(SIMULATED_LABEL))
         self._node_informer.add_handler(self._on_node)
-        if self.informers is not None:
-            # In the control plane's process: its pod cache serves; _on_pod skips unbound pods.
-            self._pod_informer = self.informers.get("pods")
-        else:
-            # Unbound pods are none of a node's business: the field selector keeps them off the wire.
-            self._pod_informer = Informer(self.client, "pods", field_selector="spec.nodeName!=")
+        # Unbound pods are none of a node's business: on our own, the field selector keeps them
+        # off the wire; with the control plane's shared pod cache, _on_pod skips them.
+        self._pod_informer = self._informer_set.get("pods", field_selector="spec.nodeName!=")
         self._pod_informer.add_handler(self._on_pod)
-        self._node_informer.start()
-        self._pod_informer.start()
-        await self._node_informer.wait_synced()
-        await self._pod_informer.wait_synced()
+        await self._informer_set.start()
         loop = asyncio.get_running_loop()
         now = self.clock.now()  # heartbeats count from here, however late their task first runs
         self._tasks = [
@@ -584,10 +580,8 @@ class SimulatedNodes:
                 pass
         self._timers.clear()
         self._tasks = []
-        owned = [self._node_informer] + ([self._pod_informer] if self.informers is None else [])
-        for inf in owned:
-            if inf is not None:
-                await inf.stop()
+        if self._informer_set is not None:
+            await self._informer_set.stop()
 
     # ---- registration and heartbeats ----
 

@@ -5,6 +5,11 @@ every decision, and react to changes through handlers. Like client-go's reflecto
 lists, then watches from the list's revision; when the watch ends it resumes from the last
 revision it saw, and when that revision has expired (410) it lists again and reports the
 differences as adds, updates and deletes, so handlers never miss a change.
+
+In one process, components share one informer per resource (`SharedInformers`): one watch and
+one cache of pods, not one per controller. `ComponentInformers` is how a component that also
+runs on its own (the scheduler, the node lifecycle controller, simulated nodes) takes the shared
+ones when they exist and makes and stops its own otherwise.
 """
 
 from __future__ import annotations
@@ -150,3 +155,71 @@ class Informer:
                 log.debug("watch of %s interrupted: %r", self.res, e)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+
+
+class SharedInformers:
+    """One informer per resource for every controller in the process."""
+
+    def __init__(self, client: Client):
+        self.client = client
+        self._informers: dict[str, Informer] = {}
+
+    def get(self, res: str) -> Informer:
+        inf = self._informers.get(res)
+        if inf is None:
+            inf = self._informers[res] = Informer(self.client, res)
+        return inf
+
+    async def start(self) -> None:
+        for inf in self._informers.values():
+            inf.start()
+        for inf in self._informers.values():
+            await inf.wait_synced()
+
+    async def stop(self) -> None:
+        for inf in self._informers.values():
+            await inf.stop()
+
+
+class ComponentInformers:
+    """The informers of one component (scheduler, node lifecycle, simulated nodes).
+
+    Beside the controllers, a component reads the process's shared informers, which their owner
+    stops; on its own (`pocketkube agent`, tests) it makes its own, narrowed by a namespace or
+    selectors so that the server sends it only what it needs. A shared informer sees everything,
+    so handlers must pass over what the narrowing would have left out.
+    """
+
+    def __init__(self, client: Client, shared: SharedInformers | None):
+        self.client = client
+        self.shared = shared
+        self._own: list[Informer] = []
+        self._used: list[Informer] = []
+
+    def get(self, res: str, **narrow: str) -> Informer:
+        """`res`'s shared informer, or one of our own narrowed by `narrow` (Informer's keywords)."""
+        if self.shared is None:
+            return self.own(res, **narrow)
+        inf = self.shared.get(res)
+        self._used.append(inf)
+        return inf
+
+    def own(self, res: str, **narrow: str) -> Informer:
+        """An informer of our own even beside shared ones (a narrow view nobody else needs)."""
+        inf = Informer(self.client, res, **narrow)
+        self._own.append(inf)
+        self._used.append(inf)
+        return inf
+
+    async def start(self) -> None:
+        """Start every informer used (starting a shared one twice is harmless) and wait until
+        all have listed."""
+        for inf in self._used:
+            inf.start()
+        for inf in self._used:
+            await inf.wait_synced()
+
+    async def stop(self) -> None:
+        """Stop our own informers; shared ones are their owner's to stop."""
+        for inf in self._own:
+            await inf.stop()

@@ -16,35 +16,11 @@ from typing import Awaitable, Callable
 from ..api.selectors import SelectorError, selector_from_dict
 from ..client import Client
 from ..client.events import EventRecorder
-from ..client.informer import Informer, object_key
+from ..client.informer import Informer, SharedInformers, object_key
 from ..client.workqueue import WorkQueue, run_workers
 from ..clock import Clock
 
 log = logging.getLogger("pocketkube.controllers")
-
-
-class SharedInformers:
-    """One informer per resource for every controller in the process."""
-
-    def __init__(self, client: Client):
-        self.client = client
-        self._informers: dict[str, Informer] = {}
-
-    def get(self, res: str) -> Informer:
-        inf = self._informers.get(res)
-        if inf is None:
-            inf = self._informers[res] = Informer(self.client, res)
-        return inf
-
-    async def start(self) -> None:
-        for inf in self._informers.values():
-            inf.start()
-        for inf in self._informers.values():
-            await inf.wait_synced()
-
-    async def stop(self) -> None:
-        for inf in self._informers.values():
-            await inf.stop()
 
 
 class Controller:

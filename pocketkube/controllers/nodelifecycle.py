@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 from ..api.errors import ApiError
 from ..client import MERGE, STRATEGIC, Client
-from ..client.informer import Informer, object_key
+from ..client.informer import ComponentInformers, Informer, object_key
 from ..client.retry import get_or_none, retry_on_conflict
 from ..client.workqueue import WorkQueue, run_workers
 from ..clock import Clock, parse_rfc3339
@@ -247,6 +247,7 @@ class NodeLifecycleController:
         self._pods_by_node: dict[str, set[str]] = {}
         self._evictions: dict[str, tuple[float, asyncio.Task]] = {}
         self._taint_seen: dict[tuple[str, str, str], float] = {}
+        self._informer_set: ComponentInformers | None = None
         self._nodes: Informer | None = None
         self._leases: Informer | None = None
         self._pods: Informer | None = None
@@ -262,20 +263,14 @@ class NodeLifecycleController:
         self._node_queue = WorkQueue("node-lifecycle", self.clock)
         self._pod_queue = WorkQueue("node-lifecycle-pods", self.clock)
         self._evict_queue = WorkQueue("taint-eviction", self.clock)
-        self._leases = Informer(self.client, "leases", namespace=LEASE_NAMESPACE)
-        if self.informers is not None:
-            self._nodes = self.informers.get("nodes")
-            self._pods = self.informers.get("pods")
-        else:
-            self._nodes = Informer(self.client, "nodes")
-            self._pods = Informer(self.client, "pods", field_selector="spec.nodeName!=")
+        self._informer_set = ComponentInformers(self.client, self.informers)
+        self._leases = self._informer_set.own("leases", namespace=LEASE_NAMESPACE)
+        self._nodes = self._informer_set.get("nodes")
+        self._pods = self._informer_set.get("pods", field_selector="spec.nodeName!=")
         self._leases.add_handler(self._on_lease)
         self._nodes.add_handler(self._on_node)
         self._pods.add_handler(self._on_pod)
-        for inf in (self._leases, self._nodes, self._pods):
-            inf.start()
-        for inf in (self._leases, self._nodes, self._pods):
-            await inf.wait_synced()
+        await self._informer_set.start()
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(run_workers(self._node_queue, self._sync_node_taints, self.workers),
@@ -299,10 +294,8 @@ class NodeLifecycleController:
                 pass
         self._tasks = []
         self._evictions.clear()
-        owned = (self._leases,) if self.informers is not None else (self._pods, self._nodes, self._leases)
-        for inf in owned:
-            if inf is not None:
-                await inf.stop()
+        if self._informer_set is not None:
+            await self._informer_set.stop()
 
     # ---- observing health ----
 

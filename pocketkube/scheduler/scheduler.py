@@ -21,7 +21,7 @@ import random
 
 from ..api.errors import ApiError
 from ..client import STRATEGIC, Client
-from ..client.informer import Informer
+from ..client.informer import ComponentInformers
 from ..clock import Clock
 from . import messages, podaffinity, topologyspread
 from .cache import Cache, NodeInfo
@@ -115,8 +115,8 @@ class Scheduler:
         self.cache = Cache()
         self.queue = SchedulingQueue(self.clock, initial_backoff, max_backoff, flush_after)
         # `informers` (SharedInformers): the controller manager's, which it starts and stops.
-        self._own_informers = informers is None
-        get = informers.get if informers is not None else (lambda res: Informer(client, res))
+        self._informers = ComponentInformers(client, informers)
+        get = self._informers.get
         self.pods = get("pods")
         self.nodes = get("nodes")
         self.pvcs = get("persistentvolumeclaims")
@@ -142,11 +142,7 @@ class Scheduler:
         self.pods.add_handler(self._on_pod)
         for inf, res in ((self.pvcs, "pvc"), (self.pvs, "pv"), (self.classes, "sc")):
             inf.add_handler(lambda t, old, new, res=res: self._on_volume(res, old, new))
-        informers = (self.nodes, self.pvcs, self.pvs, self.classes, self.namespaces, self.pods)
-        for inf in informers:
-            inf.start()
-        for inf in informers:
-            await inf.wait_synced()
+        await self._informers.start()
         self.recorder.start()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._schedule_loop(), name="scheduler-loop"),
@@ -169,9 +165,7 @@ class Scheduler:
         except asyncio.TimeoutError:
             pass
         await self.recorder.stop()
-        if self._own_informers:
-            for inf in (self.pods, self.nodes, self.pvcs, self.pvs, self.classes, self.namespaces):
-                await inf.stop()
+        await self._informers.stop()
 
     # ---- informer handlers (synchronous: they run between decisions) -------------------------
 

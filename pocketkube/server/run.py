@@ -20,6 +20,7 @@ from aiohttp import web
 
 from ..api import schema
 from ..api.core import Api
+from ..client.informer import SharedInformers
 from ..client.inprocess import InProcessClient
 from ..clock import Clock
 from ..components import NodeOptions, control_loops, node_components
@@ -82,8 +83,6 @@ class ControlPlane:
         # start and stop these informers; without them, each component keeps its own).
         informers = None
         if self.run_controllers:
-            from ..controllers.base import SharedInformers
-
             informers = SharedInformers(client)
             self.components += control_loops(client, self.clock, self.node_grace_period, informers)
         if self.node_options is not None:
