@@ -108,9 +108,10 @@ def _log_bucket(t: float, now: float) -> int:
 
 
 class _Ranked:
-    __slots__ = ("pod", "assigned", "phase", "ready", "cost", "rank", "ready_at", "restarts", "created", "uid")
+    __slots__ = ("pod", "assigned", "phase", "ready", "cost", "rank", "ready_at", "restarts", "created", "uid",
+                 "ready_bucket", "created_bucket")
 
-    def __init__(self, pod: dict, rank: int):
+    def __init__(self, pod: dict, rank: int, now: float | None):
         meta = pod["metadata"]
         self.pod = pod
         self.assigned = bool((pod.get("spec") or {}).get("nodeName"))
@@ -123,39 +124,46 @@ class _Ranked:
         self.restarts = max_restarts(pod)
         self.created = parse_rfc3339(meta.get("creationTimestamp")) or 0.0
         self.uid = meta.get("uid") or ""
+        # Computed once here, not twice per comparison.
+        self.ready_bucket = _log_bucket(self.ready_at, now) if now is not None and self.ready_at else None
+        self.created_bucket = _log_bucket(self.created, now) if now is not None and self.created else None
+
+    def prefix(self) -> tuple:
+        """The first five criteria, which order pods lexicographically (a tuple compares them in C)."""
+        return (self.assigned, self.phase, self.ready, self.cost, -self.rank)
 
 
-def _time_order(t1: float, t2: float, a: _Ranked, b: _Ranked, now: float | None) -> int:
-    """Later (or unset) first; with `now`, equal log2 age buckets are ordered by UID."""
-    if now is None or not t1 or not t2:
+def _time_order(t1: float, t2: float, b1: int | None, b2: int | None, a: _Ranked, b: _Ranked) -> int:
+    """Later (or unset) first; with log2 age buckets (`now` given), equal buckets are ordered by UID."""
+    if b1 is None or b2 is None:
         # afterOrZero: an unset time sorts first, then the later time.
         if not t1 or not t2:
             return -1 if not t1 else 1
         return -1 if t1 > t2 else 1
-    diff = _log_bucket(t1, now) - _log_bucket(t2, now)
+    diff = b1 - b2
     if diff == 0:
         return -1 if a.uid < b.uid else (1 if a.uid > b.uid else 0)
     return -1 if diff < 0 else 1
 
 
-def _compare(a: _Ranked, b: _Ranked, now: float | None) -> int:
-    if a.assigned != b.assigned:
-        return 1 if a.assigned else -1
-    if a.phase != b.phase:
-        return -1 if a.phase < b.phase else 1
-    if a.ready != b.ready:
-        return 1 if a.ready else -1
-    if a.cost != b.cost:
-        return -1 if a.cost < b.cost else 1
-    if a.rank != b.rank:
-        return -1 if a.rank > b.rank else 1
+def _compare_rest(a: _Ranked, b: _Ranked) -> int:
+    """Upstream's ActivePodsWithRanks.Less after the prefix: ready time, restarts, creation time.
+    Not a consistent order within equal log2 age buckets (UIDs decide only between times that
+    differ), so it stays a comparison, not a key."""
     if a.ready and b.ready and a.ready_at != b.ready_at:
-        return _time_order(a.ready_at, b.ready_at, a, b, now)
+        return _time_order(a.ready_at, b.ready_at, a.ready_bucket, b.ready_bucket, a, b)
     if a.restarts != b.restarts:
         return -1 if a.restarts > b.restarts else 1
     if a.created != b.created:
-        return _time_order(a.created, b.created, a, b, now)
+        return _time_order(a.created, b.created, a.created_bucket, b.created_bucket, a, b)
     return 0
+
+
+_rest_key = functools.cmp_to_key(_compare_rest)
+
+
+def _sort_key(r: _Ranked) -> tuple:
+    return r.prefix() + (_rest_key(r),)
 
 
 def rank_pods_for_deletion(pods: Iterable[dict], related_pods: Iterable[dict] | None = None,
@@ -172,16 +180,15 @@ def rank_pods_for_deletion(pods: Iterable[dict], related_pods: Iterable[dict] | 
         if is_pod_active(p):
             node = (p.get("spec") or {}).get("nodeName") or ""
             on_node[node] = on_node.get(node, 0) + 1
-    ranked = [_Ranked(p, on_node.get((p.get("spec") or {}).get("nodeName") or "", 0)) for p in pods]
-    key = functools.cmp_to_key(lambda a, b: _compare(a, b, now))
+    ranked = [_Ranked(p, on_node.get((p.get("spec") or {}).get("nodeName") or "", 0), now) for p in pods]
     if limit is not None and limit < len(ranked):
         # The first few of thousands (a scale-down deletes at most 500 per sync): a heap
         # compares far fewer pairs than a full sort, with the same result wherever the
         # comparison is a consistent order (upstream's, with its UID tie-break inside equal
         # log2 age buckets, is not always; there Go's sort, Python's and a heap each pick
         # their own of the orders it allows).
-        return [r.pod for r in heapq.nsmallest(limit, ranked, key=key)]
-    ranked.sort(key=key)
+        return [r.pod for r in heapq.nsmallest(limit, ranked, key=_sort_key)]
+    ranked.sort(key=_sort_key)
     return [r.pod for r in ranked]
 
 
