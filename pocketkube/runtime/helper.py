@@ -16,13 +16,20 @@ lives as long as the agent.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
 import subprocess
 import sys
 
+import orjson
+
 MAX_FDS = 4      # file descriptors a helper passes with one message
+
+
+def encode(msg: dict) -> bytes:
+    """One message as a helper reads it. The helpers decode with the standard json module;
+    orjson writes the same JSON about 15 times faster, on the event loop, once per pod."""
+    return orjson.dumps(msg)
 
 
 class HelperProcess:
@@ -53,6 +60,10 @@ class HelperProcess:
         loop.add_reader(ours.fileno(), self._on_readable)
         self._sock, self._loop = ours, loop
 
+    def _send(self, msg: dict) -> None:
+        """One message without file descriptors (a few dozen bytes: the socket never blocks)."""
+        self._sock.send(encode(msg))
+
     @property
     def helper_pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
@@ -68,7 +79,7 @@ class HelperProcess:
             if not msg:
                 self._helper_died()
                 return
-            self._on_message(json.loads(msg), fds)
+            self._on_message(orjson.loads(msg), fds)
 
     def _on_message(self, msg: dict, fds: list[int]) -> None:
         raise NotImplementedError

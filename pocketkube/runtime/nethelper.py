@@ -9,7 +9,6 @@ first use and again after it died (see helper.py). Removing a network stays in t
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 
 from .helper import HelperProcess
@@ -33,8 +32,7 @@ class NetworkHelper(HelperProcess):
         fut = self._loop.create_future()
         self._pending[self._next] = fut
         try:
-            # a request is ~60 bytes and the socket buffer holds thousands: never blocks
-            self._sock.send(json.dumps({"id": self._next, "name": name, "ip": ip}).encode())
+            self._send({"id": self._next, "name": name, "ip": ip})
         except OSError as e:
             self._pending.pop(self._next, None)
             self._helper_died()
