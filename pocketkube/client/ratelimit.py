@@ -27,11 +27,10 @@ class TokenBucket:
         self.tokens = float(burst)
         self.last = now()
 
-    def _refill(self) -> float:
+    def _refill(self) -> None:
         now = self._now()
         self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
         self.last = now
-        return now
 
     def allow(self) -> bool:
         """Take a token if one is there."""
