@@ -4,8 +4,12 @@ Why a writer thread: a durable commit waits for fsync, and doing that on the eve
 stall every watch and request behind the disk. One thread takes all pending writes, applies
 them in one transaction, commits once (synchronous=FULL: an acknowledged write survives
 `kill -9` and power loss alike) and hands the results back to the loop, which resolves the
-callers and delivers the events in revision order. Reads use a second connection on the loop
-thread; WAL lets them see every committed write without waiting for the writer.
+callers and delivers the events in revision order.
+
+Gets and lists read the loop thread's copy of the current values (sorted by key), not SQLite:
+SQLite already holds what the writer committed before the loop has published it, and a list
+that showed a write which a following get did not would make a reader's view go back in time.
+Old watch events are read back on a second connection (WAL: no waiting for the writer).
 
 The change log (`log` table) keeps every write with its previous value, so a watch can resume
 from any revision after the compaction point; recent events are also kept in memory so the
@@ -22,6 +26,8 @@ import sqlite3
 import threading
 import time
 from typing import AsyncIterator, Callable
+
+from sortedcontainers import SortedDict
 
 from . import (DELETE, KV, PUT, Compacted, Event, KeyExists, KeyNotFound, RevisionMismatch,
                Store, StoreError, Watch)
@@ -139,8 +145,8 @@ class SqliteStore(Store):
         # Current values, as of `self._rev` (loop thread) and as of the last commit (writer
         # thread): gets and the writer's checks need no SQLite read. The bytes objects are
         # shared, so the two maps cost little more than one copy of the data.
-        self._current: dict[str, tuple[bytes, int, int]] = {
-            k: (v, c, m) for k, v, c, m in self._w.execute("SELECT key, value, create_rev, mod_rev FROM kv")}
+        self._current: SortedDict = SortedDict(
+            (k, (v, c, m)) for k, v, c, m in self._w.execute("SELECT key, value, create_rev, mod_rev FROM kv"))
         self._wcurrent = dict(self._current)
         self._watchers: set[_SqliteWatch] = set()
         self._ops: queue.SimpleQueue = queue.SimpleQueue()
@@ -177,30 +183,28 @@ class SqliteStore(Store):
         return KV(key, row[0], row[1], row[2])
 
     async def list(self, prefix: str, start_after: str = "", limit: int = 0) -> tuple[list[KV], int, bool]:
-        lo = max(prefix, start_after)
-        hi = _prefix_end(prefix)
-        r = self._r
-        r.execute("BEGIN")
-        try:
-            rev = r.execute("SELECT v FROM meta WHERE k='rev'").fetchone()
-            rev = rev[0] if rev else self._rev
-            op = ">" if start_after and start_after >= prefix else ">="
-            sql = f"SELECT key, value, create_rev, mod_rev FROM kv WHERE key {op} ? AND key < ? ORDER BY key"
-            if limit:
-                rows = r.execute(sql + " LIMIT ?", (lo, hi, limit + 1)).fetchall()
-            else:
-                rows = r.execute(sql, (lo, hi)).fetchall()
-        finally:
-            r.execute("COMMIT")
-        more = bool(limit) and len(rows) > limit
-        if more:
-            rows = rows[:limit]
-        return [KV(k, v, c, m) for k, v, c, m in rows], max(rev, self._rev), more
+        keys = self._keys_in(prefix, start_after)
+        current = self._current
+        out: list[KV] = []
+        more = False
+        for k in keys:
+            if limit and len(out) == limit:
+                more = True
+                break
+            v, c, m = current[k]
+            out.append(KV(k, v, c, m))
+        return out, self._rev, more
 
     async def count(self, prefix: str, start_after: str = "") -> int:
-        row = self._r.execute("SELECT count(*) FROM kv WHERE key >= ? AND key > ? AND key < ?",
-                              (prefix, start_after, _prefix_end(prefix))).fetchone()
-        return row[0]
+        cur = self._current
+        lo = cur.bisect_right(start_after) if start_after and start_after >= prefix else cur.bisect_left(prefix)
+        return max(0, cur.bisect_left(_prefix_end(prefix)) - lo)
+
+    def _keys_in(self, prefix: str, start_after: str):
+        """Keys under `prefix`, in order, after `start_after` when given."""
+        after = bool(start_after) and start_after >= prefix
+        return self._current.irange(start_after if after else prefix, _prefix_end(prefix),
+                                    inclusive=(not after, False))
 
     # ---- writes ----------------------------------------------------------------------------
 
@@ -358,8 +362,8 @@ class SqliteStore(Store):
         if ring and ring[0].revision <= after + 1:
             return [e for e in ring if e.revision > after and e.key.startswith(prefix)]
         rows = self._r.execute(
-            "SELECT rev, key, type, value, prev, create_rev FROM log WHERE rev > ? AND key >= ? AND key < ? ORDER BY rev",
-            (after, prefix, _prefix_end(prefix))).fetchall()
+            "SELECT rev, key, type, value, prev, create_rev FROM log WHERE rev > ? AND rev <= ? AND key >= ? AND key < ?"
+            " ORDER BY rev", (after, self._rev, prefix, _prefix_end(prefix))).fetchall()
         return [Event(DELETE if t else PUT, k, v, p, r, c) for r, k, t, v, p, c in rows]
 
     async def _compact_periodically(self) -> None:

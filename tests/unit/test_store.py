@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -72,6 +74,36 @@ def test_list_prefix_pagination_and_count(make_store):
         page3, _, more = await s.list("/p/ns/", start_after=page2[-1].key, limit=10)
         assert len(page3) == 5 and not more
         assert await s.count("/p/") == 26
+        await s.close()
+    run(body())
+
+
+def test_reads_agree_while_a_commit_is_not_yet_published(make_store, tmp_path):
+    """A write the disk holds but the loop has not published is in neither gets nor lists.
+
+    The loop is blocked (no await) while the writer commits, as happens under load; a list that
+    showed the new value to a client whose next get still returned the old one would make that
+    client's view go back in time.
+    """
+    async def body():
+        s = await make_store()
+        r1 = await s.create("/m/a", b"old")
+        await s.create("/m/b", b"other")
+        pending = asyncio.ensure_future(s.update("/m/a", b"new"))
+        await asyncio.sleep(0)   # the op reaches the writer's queue
+        probe = sqlite3.connect(str(tmp_path / "state.db"))
+        deadline = time.monotonic() + 10
+        while probe.execute("SELECT value FROM kv WHERE key='/m/a'").fetchone()[0] != b"new":
+            assert time.monotonic() < deadline, "the writer never committed"
+            time.sleep(0.005)
+        probe.close()
+        items, rev, _ = await s.list("/m/")
+        assert [kv.value for kv in items] == [b"old", b"other"] and rev == s.revision
+        assert (await s.get("/m/a")).value == b"old"
+        assert await s.count("/m/", start_after="/m/a") == 1
+        r2 = await pending
+        items, rev, _ = await s.list("/m/")
+        assert [kv.value for kv in items] == [b"new", b"other"] and rev == r2 > r1
         await s.close()
     run(body())
 
