@@ -79,6 +79,13 @@ def parse_rfc3339(text: str | None) -> float | None:
     """Seconds since the epoch for a metav1.Time / MicroTime string (None if absent or bad)."""
     if not text:
         return None
+    return _parse_rfc3339(text)
+
+
+# Objects made together share their timestamps (whole seconds): thousands of pods of one
+# ReplicaSet carry a few dozen distinct strings, which rankings and status checks parse over and over.
+@functools.lru_cache(maxsize=4096)
+def _parse_rfc3339(text: str) -> float | None:
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except ValueError:

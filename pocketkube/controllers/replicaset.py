@@ -54,6 +54,45 @@ def _get_condition(status: dict, ctype: str) -> dict | None:
     return None
 
 
+# What one owned pod counts for (a census class): the kind in the low bits, then two flags.
+_SKIP, _TERMINATING, _RELEASE, _ACTIVE = 0, 1, 2, 3
+_KIND = 3
+_FULLY_LABELED = 4
+_READY = 8
+
+
+def _classify(pod: dict, matches, template_labels: list, deleting: bool) -> int:
+    """A controlled pod's census class under one ReplicaSet spec (no time in it)."""
+    pmeta = pod["metadata"]
+    status = pod.get("status")
+    if status and status.get("phase") in _FINISHED:
+        return _SKIP
+    m = matches(pmeta.get("labels") or _NO_LABELS)
+    if pmeta.get("deletionTimestamp"):
+        return _TERMINATING if m else _SKIP
+    if not m:
+        return _SKIP if deleting else _RELEASE
+    return _ACTIVE | _flags(pod, template_labels)
+
+
+def _flags(pod: dict, template_labels: list) -> int:
+    """An active pod's status flags: all the template's labels, Ready."""
+    c = 0
+    labels = pod["metadata"].get("labels") or _NO_LABELS
+    for k, v in template_labels:
+        if labels.get(k) != v:
+            break
+    else:
+        c |= _FULLY_LABELED
+    status = pod.get("status")
+    for cond in (status.get("conditions") or ()) if status else ():
+        if cond.get("type") == "Ready":
+            if cond.get("status") == "True":
+                c |= _READY
+            break
+    return c
+
+
 class Census:
     """What one pass over a ReplicaSet's candidate pods found (claim inputs and status counts)."""
 
@@ -70,25 +109,22 @@ class Census:
         self.available = 0
         self.next_available: float | None = None  # seconds until the next ready pod becomes available
 
-    def count(self, pod: dict, template_labels: list, min_ready: int, now: float) -> None:
-        """Add a claimed pod to the status counters (calculateStatus's loop)."""
-        labels = pod["metadata"].get("labels") or _NO_LABELS
-        for k, v in template_labels:
-            if labels.get(k) != v:
-                break
-        else:
+    def add_adopted(self, pod: dict, template_labels: list, min_ready: int, now: float) -> None:
+        """Count a pod just adopted (it matched, so it is active, as in upstream's claim)."""
+        self.active.append(pod)
+        c = _flags(pod, template_labels)
+        if c & _FULLY_LABELED:
             self.fully_labeled += 1
-        status = pod.get("status")
-        for c in (status.get("conditions") or ()) if status else ():
-            if c.get("type") == "Ready":
-                if c.get("status") == "True":
-                    self.ready += 1
-                    wait = available_after(pod, min_ready, now) if min_ready else 0.0
-                    if wait == 0.0:
-                        self.available += 1
-                    elif wait is not None and (self.next_available is None or wait < self.next_available):
-                        self.next_available = wait
-                break
+        if c & _READY:
+            self.ready += 1
+            self.available_in(available_after(pod, min_ready, now) if min_ready else 0.0)
+
+    def available_in(self, wait: float | None) -> None:
+        """Count a ready pod that is available after `wait` seconds (0: now)."""
+        if wait == 0.0:
+            self.available += 1
+        elif wait is not None and (self.next_available is None or wait < self.next_available):
+            self.next_available = wait
 
 
 _NO_LABELS: dict = {}
@@ -97,12 +133,31 @@ _RS_META = ("generation", "deletionTimestamp", "labels", "ownerReferences", "fin
 _FINISHED = ("Succeeded", "Failed")
 
 
-def take_census(rs: dict, selector: LabelSelector, owned: list[dict], orphans: list[dict], now: float) -> Census:
+class CensusMemo:
+    """Each controlled pod's class at a ReplicaSet's last census, by pod object.
+
+    A rollout syncs the same ReplicaSets of thousands of pods hundreds of times, and between two
+    syncs few of their pods change. The informer replaces a pod's dict whenever the pod changes,
+    so the same object means the same pod: only new objects are classified again. Classes do
+    not depend on time; availability under minReadySeconds is still measured at every census.
+    """
+
+    __slots__ = ("spec", "classes")
+
+    def __init__(self) -> None:
+        self.spec: tuple = ()
+        # id(pod) -> (pod, class); holding the pod keeps its id from being reused.
+        self.classes: dict[int, tuple[dict, int]] = {}
+
+
+def take_census(rs: dict, selector: LabelSelector, owned: list[dict], orphans: list[dict], now: float,
+                memo: CensusMemo | None = None) -> Census:
     """One pass over the pods a ReplicaSet controls and the orphans of its namespace.
 
     `owned` pods are known (from the index) to be controlled by `rs`. Claimed pods are counted
     for the status on the way: the status describes the pods found before any create or
-    delete, as upstream's does.
+    delete, as upstream's does. With a `memo`, pods unchanged since the last census keep their
+    class.
     """
     spec = rs.get("spec") or {}
     template_labels = list((((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}).items())
@@ -112,22 +167,44 @@ def take_census(rs: dict, selector: LabelSelector, owned: list[dict], orphans: l
     ns = meta.get("namespace") or ""
     matches = selector.matches
     census = Census()
+    known: dict[int, tuple[dict, int]] = {}
+    if memo is not None:
+        # Every class derives from these (not from the generation: scaling moves that).
+        spec_id = (meta.get("uid"), deleting, spec.get("selector"), template_labels)
+        if memo.spec != spec_id:
+            memo.spec, memo.classes = spec_id, {}
+        known = memo.classes
+    # The hot loop of a big ReplicaSet's sync: counters per class, summed afterwards.
+    per_class = [0] * 16
+    found: list[int] = []
+    changed = False
+    active, to_release = census.active, census.to_release
     for pod in owned:
-        pmeta = pod["metadata"]
-        status = pod.get("status")
-        if status and status.get("phase") in _FINISHED:
-            continue
-        m = matches(pmeta.get("labels") or _NO_LABELS)
-        if pmeta.get("deletionTimestamp"):
-            if m:
-                census.terminating += 1
-            continue
-        if not m:
-            if not deleting:
-                census.to_release.append(pod)
-            continue
-        census.active.append(pod)
-        census.count(pod, template_labels, min_ready, now)
+        entry = known.get(id(pod))
+        if entry is not None and entry[0] is pod:
+            c = entry[1]
+        else:
+            c = _classify(pod, matches, template_labels, deleting)
+            changed = True
+        found.append(c)
+        per_class[c] += 1
+        if c & _KIND == _ACTIVE:
+            active.append(pod)
+            if min_ready and c & _READY:
+                census.available_in(available_after(pod, min_ready, now))
+        elif c == _RELEASE:
+            to_release.append(pod)
+    census.terminating = per_class[_TERMINATING]
+    for c in range(_ACTIVE, 16, 4):
+        if c & _FULLY_LABELED:
+            census.fully_labeled += per_class[c]
+        if c & _READY:
+            census.ready += per_class[c]
+            if not min_ready:
+                census.available += per_class[c]
+    # Unchanged, and no pod gone (every pod found was known): the memo stays as it is.
+    if memo is not None and (changed or len(known) != len(owned)):
+        memo.classes = {id(p): (p, c) for p, c in zip(owned, found)}
     if not deleting:
         for pod in orphans:
             pmeta = pod["metadata"]
@@ -193,6 +270,7 @@ class ReplicaSetController(Controller):
         # pods it could own, whatever the size of the namespace.
         self.pod_index = OwnedIndex()
         self._sync_cost: dict[str, float] = {}   # seconds of CPU the last sync of each key took
+        self._census: dict[str, CensusMemo] = {}
         self._soon: set[str] = set()
         self.rs_informer.add_handler(self._on_rs)
         self.pod_informer.add_handler(self._on_pod)
@@ -218,6 +296,7 @@ class ReplicaSetController(Controller):
         if kind == "DELETED":
             key = object_key(old)
             self._sync_cost.pop(key, None)
+            self._census.pop(key, None)
             self.expectations.forget(key)
             self.queue.add(key)
             return
@@ -348,7 +427,10 @@ class ReplicaSetController(Controller):
         now = self.clock.now()
         started = time.perf_counter()
         owned, orphans = self.pods_of(rs)
-        census = take_census(rs, selector, owned, orphans, now)
+        memo = self._census.get(key)
+        if memo is None:
+            memo = self._census[key] = CensusMemo()
+        census = take_census(rs, selector, owned, orphans, now, memo)
         self._sync_cost[key] = time.perf_counter() - started
         await self._claim(rs, census, now)
         manage_error: Exception | None = None
@@ -381,8 +463,7 @@ class ReplicaSetController(Controller):
                     if isinstance(r, Exception):
                         errors.append(r)
                     elif r is not None:
-                        census.active.append(r)
-                        census.count(r, template_labels, spec.get("minReadySeconds") or 0, now)
+                        census.add_adopted(r, template_labels, spec.get("minReadySeconds") or 0, now)
         if errors:
             raise errors[0]
 

@@ -5,19 +5,21 @@ FakeClock, and the ReplicaSet conformance behaviours that do not need Replicatio
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 
 from pocketkube.api.errors import ApiError
 from pocketkube.client import MERGE, STRATEGIC, resource
+from pocketkube.api.selectors import selector_from_dict
 from pocketkube.client.inprocess import InProcessClient
-from pocketkube.clock import FakeClock
+from pocketkube.clock import FakeClock, parse_rfc3339
 from pocketkube.controllers.podcontrol import SpamFilter, slow_start_batch
 from pocketkube.controllers.ranking import (
     DELETION_COST_ANNOTATION,
     pods_to_delete,
     rank_pods_for_deletion,
 )
-from pocketkube.controllers.replicaset import ReplicaSetController
+from pocketkube.controllers.replicaset import CensusMemo, ReplicaSetController, take_census
 from tests.unit.harness import ControllerEnv, run, until
 
 RS = "replicasets.apps"
@@ -144,6 +146,48 @@ def test_ranking_follows_active_pods_with_ranks():
     assert order(list(reversed(same_bucket)), now=now) == ["a", "b"]
     far = [_pod("old", "n1", created="2023-01-01T00:00:00Z"), _pod("new", "n1", created="2024-01-10T00:00:00Z")]
     assert order(far, now=now) == ["new", "old"]
+
+
+def test_census_memo_counts_as_a_fresh_census():
+    """A census that reuses the classes of unchanged pods finds what a full pass finds, through
+    pods that change, disappear, and a ReplicaSet whose selector or deletion changes."""
+    rng = random.Random(7)
+    rs = {"metadata": {"uid": "u1", "name": "web", "namespace": "ns", "generation": 1},
+          "spec": {"replicas": 50, "minReadySeconds": 5, "selector": {"matchLabels": {"app": "web"}},
+                   "template": {"metadata": {"labels": {"app": "web", "tier": "front"}}}}}
+    now = parse_rfc3339("2024-01-01T00:01:00Z")
+
+    def pod(i):
+        labels = rng.choice([{"app": "web", "tier": "front"}, {"app": "web"}, {"app": "other"}])
+        meta = {"name": f"p{i}", "namespace": "ns", "labels": labels}
+        if rng.random() < 0.1:
+            meta["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+        ready = {"type": "Ready", "status": rng.choice(["True", "False"]),
+                 "lastTransitionTime": f"2024-01-01T00:00:{rng.randrange(60):02d}Z"}
+        return {"metadata": meta, "status": {"phase": rng.choice(["Pending", "Running", "Failed"]),
+                                             "conditions": [ready]}}
+
+    def summary(c):
+        return ([id(p) for p in c.active], [id(p) for p in c.to_release], c.terminating, c.fully_labeled,
+                c.ready, c.available, c.next_available)
+
+    pods = [pod(i) for i in range(400)]
+    memo = CensusMemo()
+    for step in range(8):
+        if step == 3:
+            del pods[-30:]      # gone, and nothing else changed
+        else:
+            for _ in range(20):
+                pods[rng.randrange(len(pods))] = pod(rng.randrange(10**6))
+        if step == 5:
+            rs["spec"]["selector"] = {"matchLabels": {"app": "other"}}
+        if step == 6:
+            rs["metadata"]["deletionTimestamp"] = "2024-01-01T00:00:30Z"
+        sel = selector_from_dict(rs["spec"]["selector"])
+        got = take_census(rs, sel, pods, [], now, memo)
+        assert summary(got) == summary(take_census(rs, sel, pods, [], now)), step
+        assert got.active and got.ready and got.available and got.terminating
+        assert len(memo.classes) == len(pods)   # holds no pod that is gone
 
 
 def test_slow_start_batches_and_spam_filter():
