@@ -31,6 +31,7 @@ import math
 import re
 from typing import Iterable
 
+from ..client.informer import ObjectMemo
 from ..clock import parse_rfc3339
 
 DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost"
@@ -107,26 +108,34 @@ def _log_bucket(t: float, now: float) -> int:
     return int(math.floor(math.log2(d))) if d > 0 else -1
 
 
+def _facts(pod: dict) -> tuple:
+    """What the ranking reads of one pod, apart from its placement and the time now."""
+    meta = pod["metadata"]
+    c = ready_condition(pod)
+    ready_at = (parse_rfc3339(c.get("lastTransitionTime")) or 0.0) \
+        if c is not None and c.get("status") == "True" else None
+    return (bool((pod.get("spec") or {}).get("nodeName")),
+            _PHASE_ORDINAL.get((pod.get("status") or {}).get("phase"), 0),
+            ready_at is not None,
+            ready_at or 0.0,
+            deletion_cost(pod),
+            max_restarts(pod),
+            parse_rfc3339(meta.get("creationTimestamp")) or 0.0,
+            meta.get("uid") or "")
+
+
 class _Ranked:
     __slots__ = ("pod", "assigned", "phase", "ready", "cost", "rank", "ready_at", "restarts", "created", "uid",
                  "ready_bucket", "created_bucket")
 
-    def __init__(self, pod: dict, rank: int, now: float | None):
-        meta = pod["metadata"]
+    def __init__(self, pod: dict, facts: tuple, rank: int, bucket) -> None:
         self.pod = pod
-        self.assigned = bool((pod.get("spec") or {}).get("nodeName"))
-        self.phase = _PHASE_ORDINAL.get((pod.get("status") or {}).get("phase"), 0)
-        c = ready_condition(pod)
-        self.ready = c is not None and c.get("status") == "True"
-        self.ready_at = (parse_rfc3339(c.get("lastTransitionTime")) or 0.0) if self.ready else 0.0
-        self.cost = deletion_cost(pod)
+        (self.assigned, self.phase, self.ready, self.ready_at, self.cost, self.restarts, self.created,
+         self.uid) = facts
         self.rank = rank
-        self.restarts = max_restarts(pod)
-        self.created = parse_rfc3339(meta.get("creationTimestamp")) or 0.0
-        self.uid = meta.get("uid") or ""
         # Computed once here, not twice per comparison.
-        self.ready_bucket = _log_bucket(self.ready_at, now) if now is not None and self.ready_at else None
-        self.created_bucket = _log_bucket(self.created, now) if now is not None and self.created else None
+        self.ready_bucket = bucket(self.ready_at) if self.ready_at else None
+        self.created_bucket = bucket(self.created) if self.created else None
 
     def prefix(self) -> tuple:
         """The first five criteria, which order pods lexicographically (a tuple compares them in C)."""
@@ -167,12 +176,15 @@ def _sort_key(r: _Ranked) -> tuple:
 
 
 def rank_pods_for_deletion(pods: Iterable[dict], related_pods: Iterable[dict] | None = None,
-                           now: float | None = None, limit: int | None = None) -> list[dict]:
+                           now: float | None = None, limit: int | None = None,
+                           memo: ObjectMemo | None = None) -> list[dict]:
     """`pods` in the order to delete them, first to go first.
 
     `related_pods` are the pods whose placement counts for step 5 (the owner's own pods and, for
     a Deployment, its other ReplicaSets' pods); by default `pods` themselves. `now` enables the
-    logarithmic time comparison, as upstream's ReplicaSet controller always does.
+    logarithmic time comparison, as upstream's ReplicaSet controller always does. A `memo` keeps
+    the facts of pods that have not changed since the last ranking (a Deployment draining an
+    old ReplicaSet of thousands of pods ranks them all for every 500 it deletes).
     """
     pods = list(pods)
     on_node: dict[str, int] = {}
@@ -180,7 +192,25 @@ def rank_pods_for_deletion(pods: Iterable[dict], related_pods: Iterable[dict] | 
         if is_pod_active(p):
             node = (p.get("spec") or {}).get("nodeName") or ""
             on_node[node] = on_node.get(node, 0) + 1
-    ranked = [_Ranked(p, on_node.get((p.get("spec") or {}).get("nodeName") or "", 0), now) for p in pods]
+    # Times are whole seconds, shared by many pods: one bucket per distinct time.
+    buckets: dict[float, int | None] = {}
+
+    def bucket(t: float) -> int | None:
+        b = buckets.get(t, -2)
+        if b == -2:
+            b = buckets[t] = _log_bucket(t, now) if now is not None else None
+        return b
+
+    known = memo.entries if memo is not None else {}
+    facts: dict[int, tuple[dict, object]] = {}
+    ranked = []
+    for p in pods:
+        entry = known.get(id(p))
+        f = entry[1] if entry is not None and entry[0] is p else _facts(p)
+        facts[id(p)] = (p, f)
+        ranked.append(_Ranked(p, f, on_node.get((p.get("spec") or {}).get("nodeName") or "", 0), bucket))
+    if memo is not None:
+        memo.entries = facts
     if limit is not None and limit < len(ranked):
         # The first few of thousands (a scale-down deletes at most 500 per sync): a heap
         # compares far fewer pairs than a full sort, with the same result wherever the
@@ -193,8 +223,8 @@ def rank_pods_for_deletion(pods: Iterable[dict], related_pods: Iterable[dict] | 
 
 
 def pods_to_delete(pods: list[dict], related_pods: Iterable[dict] | None, count: int,
-                   now: float | None = None) -> list[dict]:
+                   now: float | None = None, memo: ObjectMemo | None = None) -> list[dict]:
     """The `count` pods to delete first (getPodsToDelete: no ranking when all of them go)."""
     if count < len(pods):
-        return rank_pods_for_deletion(pods, related_pods, now, limit=count)
+        return rank_pods_for_deletion(pods, related_pods, now, limit=count, memo=memo)
     return list(pods[:count])

@@ -29,7 +29,7 @@ import time
 
 from ..api.errors import ApiError
 from ..api.selectors import LabelSelector
-from ..client.informer import object_key
+from ..client.informer import ObjectMemo, object_key
 from .base import (Controller, Expectations, OwnedIndex, Owners, adopt, controller_ref, pod_from_template,
                    release)
 from .podcontrol import NAMESPACE_TERMINATING_CAUSE, PodControl, has_status_cause, slow_start_batch
@@ -133,25 +133,8 @@ _RS_META = ("generation", "deletionTimestamp", "labels", "ownerReferences", "fin
 _FINISHED = ("Succeeded", "Failed")
 
 
-class CensusMemo:
-    """Each controlled pod's class at a ReplicaSet's last census, by pod object.
-
-    A rollout syncs the same ReplicaSets of thousands of pods hundreds of times, and between two
-    syncs few of their pods change. The informer replaces a pod's dict whenever the pod changes,
-    so the same object means the same pod: only new objects are classified again. Classes do
-    not depend on time; availability under minReadySeconds is still measured at every census.
-    """
-
-    __slots__ = ("spec", "classes")
-
-    def __init__(self) -> None:
-        self.spec: tuple = ()
-        # id(pod) -> (pod, class); holding the pod keeps its id from being reused.
-        self.classes: dict[int, tuple[dict, int]] = {}
-
-
 def take_census(rs: dict, selector: LabelSelector, owned: list[dict], orphans: list[dict], now: float,
-                memo: CensusMemo | None = None) -> Census:
+                memo: ObjectMemo | None = None) -> Census:
     """One pass over the pods a ReplicaSet controls and the orphans of its namespace.
 
     `owned` pods are known (from the index) to be controlled by `rs`. Claimed pods are counted
@@ -167,13 +150,9 @@ def take_census(rs: dict, selector: LabelSelector, owned: list[dict], orphans: l
     ns = meta.get("namespace") or ""
     matches = selector.matches
     census = Census()
-    known: dict[int, tuple[dict, int]] = {}
-    if memo is not None:
-        # Every class derives from these (not from the generation: scaling moves that).
-        spec_id = (meta.get("uid"), deleting, spec.get("selector"), template_labels)
-        if memo.spec != spec_id:
-            memo.spec, memo.classes = spec_id, {}
-        known = memo.classes
+    # Every class derives from these (not from the generation: scaling moves that).
+    known = memo.on_basis((meta.get("uid"), deleting, spec.get("selector"), template_labels)) \
+        if memo is not None else {}
     # The hot loop of a big ReplicaSet's sync: counters per class, summed afterwards.
     per_class = [0] * 16
     found: list[int] = []
@@ -182,7 +161,7 @@ def take_census(rs: dict, selector: LabelSelector, owned: list[dict], orphans: l
     for pod in owned:
         entry = known.get(id(pod))
         if entry is not None and entry[0] is pod:
-            c = entry[1]
+            c = entry[1]  # type: ignore[assignment]
         else:
             c = _classify(pod, matches, template_labels, deleting)
             changed = True
@@ -204,7 +183,7 @@ def take_census(rs: dict, selector: LabelSelector, owned: list[dict], orphans: l
                 census.available += per_class[c]
     # Unchanged, and no pod gone (every pod found was known): the memo stays as it is.
     if memo is not None and (changed or len(known) != len(owned)):
-        memo.classes = {id(p): (p, c) for p, c in zip(owned, found)}
+        memo.entries = {id(p): (p, c) for p, c in zip(owned, found)}
     if not deleting:
         for pod in orphans:
             pmeta = pod["metadata"]
@@ -270,7 +249,9 @@ class ReplicaSetController(Controller):
         # pods it could own, whatever the size of the namespace.
         self.pod_index = OwnedIndex()
         self._sync_cost: dict[str, float] = {}   # seconds of CPU the last sync of each key took
-        self._census: dict[str, CensusMemo] = {}
+        # What syncs of big ReplicaSets need not compute again (census classes, ranking facts).
+        self._census: dict[str, ObjectMemo] = {}
+        self._ranks: dict[str, ObjectMemo] = {}
         self._soon: set[str] = set()
         self.rs_informer.add_handler(self._on_rs)
         self.pod_informer.add_handler(self._on_pod)
@@ -297,6 +278,7 @@ class ReplicaSetController(Controller):
             key = object_key(old)
             self._sync_cost.pop(key, None)
             self._census.pop(key, None)
+            self._ranks.pop(key, None)
             self.expectations.forget(key)
             self.queue.add(key)
             return
@@ -429,7 +411,7 @@ class ReplicaSetController(Controller):
         owned, orphans = self.pods_of(rs)
         memo = self._census.get(key)
         if memo is None:
-            memo = self._census[key] = CensusMemo()
+            memo = self._census[key] = ObjectMemo()
         census = take_census(rs, selector, owned, orphans, now, memo)
         self._sync_cost[key] = time.perf_counter() - started
         await self._claim(rs, census, now)
@@ -503,6 +485,8 @@ class ReplicaSetController(Controller):
         replicas = spec.get("replicas") if spec.get("replicas") is not None else 1
         ns = rs["metadata"].get("namespace") or ""
         diff = len(pods) - replicas
+        if diff <= 0:
+            self._ranks.pop(key, None)
         if diff < 0:
             n = min(-diff, self.burst_replicas)
             # Set, not add: we only get here once earlier expectations were met or expired.
@@ -524,7 +508,9 @@ class ReplicaSetController(Controller):
             return err
         if diff > 0:
             n = min(diff, self.burst_replicas)
-            victims = pods_to_delete(pods, self._related_pods(rs), n, self.clock.now())
+            # Kept only while a scale-down goes on, so that no pod outlives it in the memo.
+            memo = self._ranks.setdefault(key, ObjectMemo()) if n < diff else self._ranks.pop(key, None)
+            victims = pods_to_delete(pods, self._related_pods(rs), n, self.clock.now(), memo)
             self.expectations.forget(key)
             self.expectations.expect_deletions(key, [object_key(p) for p in victims])
             sem = asyncio.Semaphore(self.create_concurrency)

@@ -11,6 +11,7 @@ import re
 from pocketkube.api.errors import ApiError
 from pocketkube.client import MERGE, STRATEGIC, resource
 from pocketkube.api.selectors import selector_from_dict
+from pocketkube.client.informer import ObjectMemo
 from pocketkube.client.inprocess import InProcessClient
 from pocketkube.clock import FakeClock, parse_rfc3339
 from pocketkube.controllers.podcontrol import SpamFilter, slow_start_batch
@@ -19,7 +20,7 @@ from pocketkube.controllers.ranking import (
     pods_to_delete,
     rank_pods_for_deletion,
 )
-from pocketkube.controllers.replicaset import CensusMemo, ReplicaSetController, take_census
+from pocketkube.controllers.replicaset import ReplicaSetController, take_census
 from tests.unit.harness import ControllerEnv, run, until
 
 RS = "replicasets.apps"
@@ -118,6 +119,29 @@ def test_pods_to_delete_takes_the_first_of_the_full_ranking():
         assert [p["metadata"]["name"] for p in pods_to_delete(pods, None, n)] == full[:n]
 
 
+def test_rank_memo_ranks_as_a_fresh_ranking():
+    """Rankings that reuse the facts of unchanged pods pick what a fresh ranking picks, while
+    pods change between them; the memo holds only the pods of the last ranking."""
+    rng = random.Random(11)
+    now = parse_rfc3339("2024-01-09T00:00:00Z")
+
+    def pod(i):
+        return _pod(f"p{i}", rng.choice(["", "n1", "n2", "n3"]), rng.choice(["Pending", "Running"]),
+                    ready=rng.random() < 0.7, restarts=rng.randrange(3), cost=rng.choice([None, 0, 5]),
+                    ready_at=f"2024-01-0{rng.randrange(1, 9)}T00:00:00Z",
+                    created=f"2024-01-0{rng.randrange(1, 9)}T00:00:0{rng.randrange(10)}Z")
+
+    pods = [pod(i) for i in range(200)]
+    memo = ObjectMemo()
+    for step in range(5):
+        for _ in range(15):
+            pods[rng.randrange(len(pods))] = pod(rng.randrange(10**6))
+        got = pods_to_delete(pods, None, 40, now, memo)
+        assert [id(p) for p in got] == [id(p) for p in pods_to_delete(pods, None, 40, now)], step
+        assert len(memo.entries) == len(pods) and all(memo.entries[id(p)][0] is p for p in pods)
+        pods = pods[:-10]
+
+
 def test_ranking_follows_active_pods_with_ranks():
     def order(pods, related=None, now=None):
         return [p["metadata"]["name"] for p in rank_pods_for_deletion(pods, related, now)]
@@ -172,7 +196,7 @@ def test_census_memo_counts_as_a_fresh_census():
                 c.ready, c.available, c.next_available)
 
     pods = [pod(i) for i in range(400)]
-    memo = CensusMemo()
+    memo = ObjectMemo()
     for step in range(8):
         if step == 3:
             del pods[-30:]      # gone, and nothing else changed
@@ -187,7 +211,7 @@ def test_census_memo_counts_as_a_fresh_census():
         got = take_census(rs, sel, pods, [], now, memo)
         assert summary(got) == summary(take_census(rs, sel, pods, [], now)), step
         assert got.active and got.ready and got.available and got.terminating
-        assert len(memo.classes) == len(pods)   # holds no pod that is gone
+        assert len(memo.entries) == len(pods)   # holds no pod that is gone
 
 
 def test_slow_start_batches_and_spam_filter():
