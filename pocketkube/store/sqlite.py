@@ -183,28 +183,24 @@ class SqliteStore(Store):
         return KV(key, row[0], row[1], row[2])
 
     async def list(self, prefix: str, start_after: str = "", limit: int = 0) -> tuple[list[KV], int, bool]:
-        keys = self._keys_in(prefix, start_after)
+        lo, hi = self._span(prefix, start_after)
+        more = bool(limit) and hi - lo > limit
         current = self._current
         out: list[KV] = []
-        more = False
-        for k in keys:
-            if limit and len(out) == limit:
-                more = True
-                break
+        for k in current.islice(lo, lo + limit if more else hi):
             v, c, m = current[k]
             out.append(KV(k, v, c, m))
         return out, self._rev, more
 
     async def count(self, prefix: str, start_after: str = "") -> int:
+        lo, hi = self._span(prefix, start_after)
+        return hi - lo
+
+    def _span(self, prefix: str, start_after: str) -> tuple[int, int]:
+        """Positions in key order of the keys under `prefix` (after `start_after` when given)."""
         cur = self._current
         lo = cur.bisect_right(start_after) if start_after and start_after >= prefix else cur.bisect_left(prefix)
-        return max(0, cur.bisect_left(_prefix_end(prefix)) - lo)
-
-    def _keys_in(self, prefix: str, start_after: str):
-        """Keys under `prefix`, in order, after `start_after` when given."""
-        after = bool(start_after) and start_after >= prefix
-        return self._current.irange(start_after if after else prefix, _prefix_end(prefix),
-                                    inclusive=(not after, False))
+        return lo, max(lo, cur.bisect_left(_prefix_end(prefix)))
 
     # ---- writes ----------------------------------------------------------------------------
 
