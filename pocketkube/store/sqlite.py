@@ -51,6 +51,19 @@ _RING_BYTES = 24 * 2**20
 _WATCH_BUFFER = 200000
 
 
+# Rows per multi-row statement: 7 columns x 500 stays far below SQLite's 32,766 parameters.
+_ROWS_PER_STATEMENT = 500
+
+
+def _insert_rows(w: sqlite3.Connection, head: str, width: int, flat: list) -> None:
+    """Insert rows given as one flat list of `width` values each, many rows per statement."""
+    step = width * _ROWS_PER_STATEMENT
+    one = "(" + ",".join("?" * width) + ")"
+    for i in range(0, len(flat), step):
+        part = flat[i:i + step]
+        w.execute(head + ",".join([one] * (len(part) // width)), part)
+
+
 def _prefix_end(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else "\U0010ffff"
 
@@ -246,20 +259,42 @@ class SqliteStore(Store):
                 return
 
     def _apply(self, batch: list[_Op]) -> list:
+        """Check every op against the current rows, then write the whole batch in one
+        transaction with a few multi-row statements: sqlite3 gives up the GIL for each
+        statement it runs and then waits to get it back from the busy event loop, so one
+        statement per row would make the writer crawl (and the loop wait on it)."""
         w = self._w
         rev = self._writer_rev
         results: list = []
         now = self._clock()
         staged: dict[str, tuple[bytes, int, int] | None] = {}
+        log: list = []
+        compact = None
+        for op in batch:
+            try:
+                res = self._check(op, rev + 1, staged)
+            except StoreError as e:
+                results.append(e)
+                continue
+            results.append(res)
+            if isinstance(res, Event):
+                rev += 1
+                log.extend((rev, res.key, 1 if res.type == DELETE else 0, res.value,
+                            res.prev_value, res.create_revision, now))
+            else:
+                compact = res if compact is None else max(compact, res)
         try:
             w.execute("BEGIN IMMEDIATE")
-            for op in batch:
-                try:
-                    results.append(self._apply_one(w, op, rev + 1, now, staged))
-                    if isinstance(results[-1], Event):
-                        rev += 1
-                except StoreError as e:
-                    results.append(e)
+            if compact is not None:
+                w.execute("DELETE FROM log WHERE rev <= ?", (compact,))
+                w.execute("INSERT OR REPLACE INTO meta VALUES ('compact', ?)", (compact,))
+            upserts = [x for key, row in staged.items() if row is not None for x in (key, *row)]
+            deletes = [key for key, row in staged.items() if row is None]
+            _insert_rows(w, "INSERT OR REPLACE INTO kv VALUES ", 4, upserts)
+            _insert_rows(w, "INSERT INTO log VALUES ", 7, log)
+            for i in range(0, len(deletes), _ROWS_PER_STATEMENT):
+                part = deletes[i:i + _ROWS_PER_STATEMENT]
+                w.execute(f"DELETE FROM kv WHERE key IN ({','.join('?' * len(part))})", part)
             w.execute("INSERT OR REPLACE INTO meta VALUES ('rev', ?)", (rev,))
             w.execute("COMMIT")
         except Exception as e:  # disk full, I/O error: nothing of this batch happened
@@ -277,19 +312,15 @@ class SqliteStore(Store):
                 self._wcurrent[key] = row
         return results
 
-    def _apply_one(self, w: sqlite3.Connection, op: _Op, rev: int, now: float,
-                   staged: dict[str, tuple[bytes, int, int] | None]):
+    def _check(self, op: _Op, rev: int, staged: dict[str, tuple[bytes, int, int] | None]):
+        """The outcome of one op at revision `rev`, given the rows staged by the batch so far."""
         if op.kind == "compact":
-            w.execute("DELETE FROM log WHERE rev <= ?", (op.expected,))
-            w.execute("INSERT OR REPLACE INTO meta VALUES ('compact', ?)", (op.expected,))
             return op.expected
         row = staged[op.key] if op.key in staged else self._wcurrent.get(op.key)
         if op.kind == "create":
             if row is not None:
                 raise KeyExists(op.key)
-            w.execute("INSERT INTO kv VALUES (?,?,?,?)", (op.key, op.value, rev, rev))
             staged[op.key] = (op.value, rev, rev)
-            w.execute("INSERT INTO log VALUES (?,?,?,?,?,?,?)", (rev, op.key, 0, op.value, None, rev, now))
             return Event(PUT, op.key, op.value, None, rev, rev)
         if row is None:
             raise KeyNotFound(op.key)
@@ -297,13 +328,9 @@ class SqliteStore(Store):
         if op.expected is not None and op.expected != mod_rev:
             raise RevisionMismatch(mod_rev)
         if op.kind == "update":
-            w.execute("UPDATE kv SET value=?, mod_rev=? WHERE key=?", (op.value, rev, op.key))
             staged[op.key] = (op.value, create_rev, rev)
-            w.execute("INSERT INTO log VALUES (?,?,?,?,?,?,?)", (rev, op.key, 0, op.value, prev, create_rev, now))
             return Event(PUT, op.key, op.value, prev, rev, create_rev)
-        w.execute("DELETE FROM kv WHERE key=?", (op.key,))
         staged[op.key] = None
-        w.execute("INSERT INTO log VALUES (?,?,?,?,?,?,?)", (rev, op.key, 1, prev, prev, create_rev, now))
         return Event(DELETE, op.key, prev, prev, rev, create_rev)
 
     def _finish(self, batch: list[_Op], results: list) -> None:
