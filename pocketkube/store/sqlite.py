@@ -1,10 +1,13 @@
-"""SQLite store: WAL, durable group commit in a writer thread, and an in-memory watch fan-out.
+"""SQLite store: WAL, durable group commit in a writer process, and an in-memory watch fan-out.
 
-Why a writer thread: a durable commit waits for fsync, and doing that on the event loop would
-stall every watch and request behind the disk. One thread takes all pending writes, applies
-them in one transaction, commits once (synchronous=FULL: an acknowledged write survives
-`kill -9` and power loss alike) and hands the results back to the loop, which resolves the
-callers and delivers the events in revision order.
+Why a writer process: a durable commit waits for fsync, and doing that on the event loop would
+stall every watch and request behind the disk; doing it on a thread makes SQLite wait for the
+GIL (see sqlwriter.py). The loop checks each write against the current values as it arrives
+and assigns its revision; while one batch is being committed, new writes wait, and go to the
+writer together as the next batch: one transaction, one commit (synchronous=FULL: an
+acknowledged write survives `kill -9` and power loss alike). When the writer answers, the loop
+publishes the batch's events in revision order and resolves the callers. A writer that dies is
+replaced by the next batch; whether its last batch was committed is read back from the file.
 
 Gets and lists read the loop thread's copy of the current values (sorted by key), not SQLite:
 SQLite already holds what the writer committed before the loop has published it, and a list
@@ -20,15 +23,18 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import marshal
 import os
-import queue
+import socket
 import sqlite3
-import threading
+import subprocess
+import sys
 import time
 from typing import AsyncIterator, Callable
 
 from sortedcontainers import SortedDict
 
+from . import sqlwriter
 from . import (DELETE, KV, PUT, Compacted, Event, KeyExists, KeyNotFound, RevisionMismatch,
                Store, StoreError, Watch)
 
@@ -44,24 +50,12 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT
 """
 
 _MAX_BATCH = 2000
+_WRITER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sqlwriter.py")
 # Bytes of recent events kept in memory for watches that resume slightly behind (older ones
 # are read back from the change log): bounded by size, since objects range from 200 B to 1 MB.
 _RING_BYTES = 24 * 2**20
 # A watcher that falls this far behind is dropped (its client re-lists), as the apiserver does.
 _WATCH_BUFFER = 200000
-
-
-# Rows per multi-row statement: 7 columns x 500 stays far below SQLite's 32,766 parameters.
-_ROWS_PER_STATEMENT = 500
-
-
-def _insert_rows(w: sqlite3.Connection, head: str, width: int, flat: list) -> None:
-    """Insert rows given as one flat list of `width` values each, many rows per statement."""
-    step = width * _ROWS_PER_STATEMENT
-    one = "(" + ",".join("?" * width) + ")"
-    for i in range(0, len(flat), step):
-        part = flat[i:i + step]
-        w.execute(head + ",".join([one] * (len(part) // width)), part)
 
 
 def _prefix_end(prefix: str) -> str:
@@ -145,35 +139,36 @@ class SqliteStore(Store):
         self._clock = clock
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self._loop = asyncio.get_running_loop()
-        self._w = self._connect(check_same_thread=False)
-        self._w.executescript(_SCHEMA)
         self._r = self._connect()
-        row = self._w.execute("SELECT v FROM meta WHERE k='rev'").fetchone()
+        self._r.executescript(_SCHEMA)
+        row = self._r.execute("SELECT v FROM meta WHERE k='rev'").fetchone()
         self._rev = row[0] if row else 1
-        row = self._w.execute("SELECT v FROM meta WHERE k='compact'").fetchone()
+        row = self._r.execute("SELECT v FROM meta WHERE k='compact'").fetchone()
         self._compact = row[0] if row else 0
-        self._writer_rev = self._rev
         self._ring: collections.deque[Event] = collections.deque()
         self._ring_bytes = 0
-        # Current values, as of `self._rev` (loop thread) and as of the last commit (writer
-        # thread): gets and the writer's checks need no SQLite read. The bytes objects are
-        # shared, so the two maps cost little more than one copy of the data.
+        # Current values as of `self._rev`: gets, lists and the checks of new writes need no
+        # SQLite read.
         self._current: SortedDict = SortedDict(
-            (k, (v, c, m)) for k, v, c, m in self._w.execute("SELECT key, value, create_rev, mod_rev FROM kv"))
-        self._wcurrent = dict(self._current)
+            (k, (v, c, m)) for k, v, c, m in self._r.execute("SELECT key, value, create_rev, mod_rev FROM kv"))
         self._watchers: set[_SqliteWatch] = set()
-        self._ops: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
-        self._thread = threading.Thread(target=self._writer, name="store-writer", daemon=True)
-        self._thread.start()
+        # Group commit: writes wait in `_pending` while one batch is with the writer process.
+        self._pending: list[_Op] = []
+        self._inflight: tuple[list[_Op], list, int, int | None] | None = None
+        self._drained: asyncio.Future | None = None
+        self._writer: subprocess.Popen | None = None
+        self._sock: socket.socket | None = None
+        self._inbuf = bytearray()
+        self._out = memoryview(b"")
         self._compactor = self._loop.create_task(self._compact_periodically())
 
     @classmethod
     async def open(cls, path: str, **kw) -> "SqliteStore":
         return cls(path, **kw)
 
-    def _connect(self, check_same_thread: bool = True) -> sqlite3.Connection:
-        c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=check_same_thread)
+    def _connect(self) -> sqlite3.Connection:
+        c = sqlite3.connect(self.path, isolation_level=None)
         c.execute("PRAGMA journal_mode=WAL")
         c.execute("PRAGMA synchronous=FULL")
         c.execute("PRAGMA busy_timeout=5000")
@@ -221,7 +216,9 @@ class SqliteStore(Store):
         if self._closed:
             raise StoreError("store is closed")
         fut = self._loop.create_future()
-        self._ops.put(_Op(kind, key, value, expected, fut))
+        self._pending.append(_Op(kind, key, value, expected, fut))
+        if self._inflight is None:
+            self._flush()
         return fut
 
     async def create(self, key: str, value: bytes) -> int:
@@ -236,87 +233,46 @@ class SqliteStore(Store):
     async def compact(self, revision: int) -> None:
         await self._submit("compact", "", None, revision)
 
-    def _writer(self) -> None:
-        """Writer thread: apply pending ops in one transaction per batch."""
-        while True:
-            op = self._ops.get()
-            if op is None:
-                return
-            batch = [op]
-            while len(batch) < _MAX_BATCH:
+    def _flush(self) -> None:
+        """Check the pending ops against the current values and send the rows to the writer;
+        ops that all fail their checks are answered at once."""
+        while self._pending and self._inflight is None:
+            batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
+            rev = self._rev
+            now = self._clock()
+            results: list = []
+            staged: dict[str, tuple[bytes, int, int] | None] = {}
+            log: list = []
+            compact = None
+            for op in batch:
                 try:
-                    nxt = self._ops.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._ops.put(None)
-                    break
-                batch.append(nxt)
-            results = self._apply(batch)
-            try:
-                self._loop.call_soon_threadsafe(self._finish, batch, results)
-            except RuntimeError:  # loop already closed: nobody is waiting any more
-                return
-
-    def _apply(self, batch: list[_Op]) -> list:
-        """Check every op against the current rows, then write the whole batch in one
-        transaction with a few multi-row statements: sqlite3 gives up the GIL for each
-        statement it runs and then waits to get it back from the busy event loop, so one
-        statement per row would make the writer crawl (and the loop wait on it)."""
-        w = self._w
-        rev = self._writer_rev
-        results: list = []
-        now = self._clock()
-        staged: dict[str, tuple[bytes, int, int] | None] = {}
-        log: list = []
-        compact = None
-        for op in batch:
-            try:
-                res = self._check(op, rev + 1, staged)
-            except StoreError as e:
-                results.append(e)
+                    res = self._check(op, rev + 1, staged)
+                except StoreError as e:
+                    results.append(e)
+                    continue
+                results.append(res)
+                if isinstance(res, Event):
+                    rev += 1
+                    log.extend((rev, res.key, 1 if res.type == DELETE else 0, res.value,
+                                res.prev_value, res.create_revision, now))
+                else:
+                    compact = res if compact is None else max(compact, res)
+            if not staged and compact is None:
+                self._finish(batch, results)
                 continue
-            results.append(res)
-            if isinstance(res, Event):
-                rev += 1
-                log.extend((rev, res.key, 1 if res.type == DELETE else 0, res.value,
-                            res.prev_value, res.create_revision, now))
-            else:
-                compact = res if compact is None else max(compact, res)
-        try:
-            w.execute("BEGIN IMMEDIATE")
-            if compact is not None:
-                w.execute("DELETE FROM log WHERE rev <= ?", (compact,))
-                w.execute("INSERT OR REPLACE INTO meta VALUES ('compact', ?)", (compact,))
             upserts = [x for key, row in staged.items() if row is not None for x in (key, *row)]
             deletes = [key for key, row in staged.items() if row is None]
-            _insert_rows(w, "INSERT OR REPLACE INTO kv VALUES ", 4, upserts)
-            _insert_rows(w, "INSERT INTO log VALUES ", 7, log)
-            for i in range(0, len(deletes), _ROWS_PER_STATEMENT):
-                part = deletes[i:i + _ROWS_PER_STATEMENT]
-                w.execute(f"DELETE FROM kv WHERE key IN ({','.join('?' * len(part))})", part)
-            w.execute("INSERT OR REPLACE INTO meta VALUES ('rev', ?)", (rev,))
-            w.execute("COMMIT")
-        except Exception as e:  # disk full, I/O error: nothing of this batch happened
+            self._inflight = (batch, results, rev, compact)
             try:
-                w.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            err = StoreError(f"storage failure: {e}")
-            return [err for _ in batch]
-        self._writer_rev = rev
-        for key, row in staged.items():
-            if row is None:
-                self._wcurrent.pop(key, None)
-            else:
-                self._wcurrent[key] = row
-        return results
+                self._send(marshal.dumps((rev, compact, upserts, deletes, log)))
+            except OSError as e:
+                self._answered(f"cannot start the store's writer: {e}")
 
     def _check(self, op: _Op, rev: int, staged: dict[str, tuple[bytes, int, int] | None]):
         """The outcome of one op at revision `rev`, given the rows staged by the batch so far."""
         if op.kind == "compact":
             return op.expected
-        row = staged[op.key] if op.key in staged else self._wcurrent.get(op.key)
+        row = staged[op.key] if op.key in staged else self._current.get(op.key)
         if op.kind == "create":
             if row is not None:
                 raise KeyExists(op.key)
@@ -332,6 +288,93 @@ class SqliteStore(Store):
             return Event(PUT, op.key, op.value, prev, rev, create_rev)
         staged[op.key] = None
         return Event(DELETE, op.key, prev, prev, rev, create_rev)
+
+    # ---- the writer process (sqlwriter.py) ------------------------------------------------
+
+    def _send(self, body: bytes) -> None:
+        if self._sock is None:
+            ours, theirs = socket.socketpair()
+            try:
+                self._writer = subprocess.Popen(
+                    [sys.executable, "-I", "-S", _WRITER, str(theirs.fileno()), self.path],
+                    pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, start_new_session=True)
+            except BaseException:
+                ours.close()
+                raise
+            finally:
+                theirs.close()
+            ours.setblocking(False)
+            self._sock = ours
+            self._loop.add_reader(ours.fileno(), self._on_readable)
+        self._out = memoryview(sqlwriter.HEADER.pack(len(body)) + body)
+        self._on_writable()
+
+    def _on_writable(self) -> None:
+        sock = self._sock
+        try:
+            while self._out:
+                self._out = self._out[sock.send(self._out):]
+        except BlockingIOError:
+            self._loop.add_writer(sock.fileno(), self._on_writable)
+            return
+        except OSError:
+            self._out = memoryview(b"")   # the writer is gone: its EOF tells the rest
+        self._loop.remove_writer(sock.fileno())
+
+    def _on_readable(self) -> None:
+        try:
+            data = self._sock.recv(1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._writer_gone()
+            return
+        buf = self._inbuf
+        buf += data
+        size = sqlwriter.HEADER.size
+        while len(buf) >= size:
+            end = size + sqlwriter.HEADER.unpack_from(buf)[0]
+            if len(buf) < end:
+                break
+            answer = marshal.loads(buf[size:end])
+            del buf[:end]
+            self._answered(answer)
+
+    def _answered(self, error: str | None) -> None:
+        batch, results, _, _ = self._inflight
+        self._inflight = None
+        if error is not None:   # disk full, I/O error: nothing of this batch happened
+            err = StoreError(f"storage failure: {error}")
+            results = [err for _ in batch]
+        self._finish(batch, results)
+        self._flush()
+        if self._inflight is None and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def _writer_gone(self) -> None:
+        """The writer exited (killed, or out of memory): a new one starts with the next batch.
+        Whether the batch it had was committed is read back from the database."""
+        proc = self._stop_writer()
+        if proc is not None:
+            self._loop.run_in_executor(None, proc.wait)   # reaped, not left a zombie
+        if self._inflight is not None:
+            _, _, rev, compact = self._inflight
+            meta = dict(self._r.execute("SELECT k, v FROM meta").fetchall())
+            done = meta.get("rev") == rev and (compact is None or meta.get("compact", 0) >= compact)
+            self._answered(None if done else "the store's writer process exited")
+
+    def _stop_writer(self) -> subprocess.Popen | None:
+        sock, self._sock = self._sock, None
+        proc, self._writer = self._writer, None
+        self._inbuf.clear()
+        self._out = memoryview(b"")
+        if sock is not None:
+            self._loop.remove_reader(sock.fileno())
+            self._loop.remove_writer(sock.fileno())
+            sock.close()
+        return proc
 
     def _finish(self, batch: list[_Op], results: list) -> None:
         """Loop thread: publish events in revision order, then wake the writers' callers."""
@@ -406,9 +449,12 @@ class SqliteStore(Store):
             return
         self._closed = True
         self._compactor.cancel()
-        self._ops.put(None)
-        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+        while self._inflight is not None:   # writes already accepted are finished first
+            self._drained = self._loop.create_future()
+            await self._drained
+        proc = self._stop_writer()   # EOF: the writer exits
+        if proc is not None:
+            await self._loop.run_in_executor(None, proc.wait)
         for w in list(self._watchers):
             w.close()
-        self._w.close()
         self._r.close()

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from pocketkube.store import DELETE, PUT, Compacted, KeyExists, KeyNotFound, RevisionMismatch
+from pocketkube.store import DELETE, PUT, Compacted, KeyExists, KeyNotFound, RevisionMismatch, StoreError
 from pocketkube.store.sqlite import SqliteStore
 
 
@@ -239,3 +239,106 @@ def test_acknowledged_writes_survive_kill_9(tmp_path):
             assert await s.get(f"/durable/{i:06d}") is not None
         await s.close()
     run(check())
+
+
+def _writer_pids(path: str) -> list[int]:
+    """The store writer processes (sqlwriter.py) working on the database at `path`."""
+    pids = []
+    for p in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if any(a.endswith(b"sqlwriter.py") for a in argv) and path.encode() in argv:
+            pids.append(int(p))
+    return pids
+
+
+def _wait_until(check, what: str, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+def test_writer_killed_mid_batch_fails_that_batch_and_is_replaced(tmp_path):
+    """A batch its writer never committed fails as a storage error; nothing stored changes,
+    and the next write gets a new writer."""
+    path = str(tmp_path / "state.db")
+
+    async def body():
+        s = SqliteStore(path)
+        r1 = await s.create("/x/a", b"old")
+        [pid] = _writer_pids(path)
+        os.kill(pid, signal.SIGSTOP)   # the batch reaches the writer, which never runs it
+        pending = asyncio.ensure_future(s.update("/x/a", b"lost"))
+        await asyncio.sleep(0)
+        assert s._inflight is not None   # sent as the update was made
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(StoreError, match="storage failure"):
+            await pending
+        assert (await s.get("/x/a")).value == b"old" and s.revision == r1
+        r2 = await s.update("/x/a", b"new", expected_revision=r1)
+        assert r2 == r1 + 1 and (await s.get("/x/a")).value == b"new"
+        assert len(_writer_pids(path)) == 1 and pid not in _writer_pids(path)
+        await s.close()
+        s2 = SqliteStore(path)
+        kv = await s2.get("/x/a")
+        assert (kv.value, kv.mod_revision) == (b"new", r2)
+        await s2.close()
+    run(body())
+
+
+_COMMIT_THEN_DIE = textwrap.dedent("""
+    import marshal, os, socket, sqlite3, sys
+    sys.path.insert(0, {dir!r})
+    import sqlwriter
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    db = sqlite3.connect(sys.argv[2], isolation_level=None)
+    f = sock.makefile("rb")
+    n = sqlwriter.HEADER.unpack(f.read(sqlwriter.HEADER.size))[0]
+    sqlwriter.write(db, marshal.loads(f.read(n)))
+    os._exit(1)   # committed, never answered
+""")
+
+
+def test_writer_dying_after_its_commit_still_publishes_the_batch(tmp_path, monkeypatch):
+    import pocketkube.store.sqlite as sqlite_store
+    script = tmp_path / "commit_then_die.py"
+    script.write_text(_COMMIT_THEN_DIE.format(dir=os.path.dirname(sqlite_store._WRITER)))
+    path = str(tmp_path / "state.db")
+
+    async def body():
+        monkeypatch.setattr(sqlite_store, "_WRITER", str(script))
+        s = SqliteStore(path)
+        w = s.watch("/y/", s.revision)
+        r = await s.create("/y/a", b"kept")
+        assert (await s.get("/y/a")).value == b"kept" and s.revision == r
+        assert (await w.next(1)).revision == r
+        monkeypatch.undo()
+        assert await s.create("/y/b", b"next") == r + 1
+        w.close()
+        await s.close()
+    run(body())
+
+
+def test_writer_exits_with_the_store_and_with_its_process(tmp_path):
+    path = str(tmp_path / "state.db")
+
+    async def closed():
+        s = SqliteStore(path)
+        await s.create("/z/a", b"v")
+        assert len(_writer_pids(path)) == 1
+        await s.close()
+        assert _writer_pids(path) == []
+    run(closed())
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    p = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, path], stdout=subprocess.PIPE, env=env)
+    for line in p.stdout:
+        if int(line) >= 10:
+            break
+    assert len(_writer_pids(path)) == 1
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    _wait_until(lambda: not _writer_pids(path), "the writer outlived the store's process")
