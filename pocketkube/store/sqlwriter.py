@@ -60,7 +60,10 @@ def write(db: sqlite3.Connection, batch: tuple) -> None:
 
 
 def read_exactly(f, n: int) -> bytes | None:
-    data = f.read(n)
+    try:
+        data = f.read(n)
+    except OSError:   # the store's process is gone
+        return None
     return data if len(data) == n else None
 
 

@@ -90,7 +90,9 @@ def test_reads_agree_while_a_commit_is_not_yet_published(make_store, tmp_path):
         r1 = await s.create("/m/a", b"old")
         await s.create("/m/b", b"other")
         pending = asyncio.ensure_future(s.update("/m/a", b"new"))
-        await asyncio.sleep(0)   # the op reaches the writer's queue
+        while s._inflight is None and not pending.done():   # the op reaches the writer
+            await asyncio.sleep(0)
+        assert s._inflight is not None
         probe = sqlite3.connect(str(tmp_path / "state.db"))
         deadline = time.monotonic() + 10
         while probe.execute("SELECT value FROM kv WHERE key='/m/a'").fetchone()[0] != b"new":
@@ -271,10 +273,10 @@ def test_writer_killed_mid_batch_fails_that_batch_and_is_replaced(tmp_path):
         s = SqliteStore(path)
         r1 = await s.create("/x/a", b"old")
         [pid] = _writer_pids(path)
-        os.kill(pid, signal.SIGSTOP)   # the batch reaches the writer, which never runs it
+        os.kill(pid, signal.SIGSTOP)
         pending = asyncio.ensure_future(s.update("/x/a", b"lost"))
-        await asyncio.sleep(0)
-        assert s._inflight is not None   # sent as the update was made
+        while s._inflight is None:   # the batch reaches the writer, which never runs it
+            await asyncio.sleep(0.001)
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(StoreError, match="storage failure"):
             await pending
