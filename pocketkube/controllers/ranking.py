@@ -108,38 +108,30 @@ def _log_bucket(t: float, now: float) -> int:
     return int(math.floor(math.log2(d))) if d > 0 else -1
 
 
-def _facts(pod: dict) -> tuple:
-    """What the ranking reads of one pod, apart from its placement and the time now."""
-    meta = pod["metadata"]
-    c = ready_condition(pod)
-    ready_at = (parse_rfc3339(c.get("lastTransitionTime")) or 0.0) \
-        if c is not None and c.get("status") == "True" else None
-    return (bool((pod.get("spec") or {}).get("nodeName")),
-            _PHASE_ORDINAL.get((pod.get("status") or {}).get("phase"), 0),
-            ready_at is not None,
-            ready_at or 0.0,
-            deletion_cost(pod),
-            max_restarts(pod),
-            parse_rfc3339(meta.get("creationTimestamp")) or 0.0,
-            meta.get("uid") or "")
-
-
 class _Ranked:
-    __slots__ = ("pod", "assigned", "phase", "ready", "cost", "rank", "ready_at", "restarts", "created", "uid",
-                 "ready_bucket", "created_bucket")
+    """What the ranking reads of one pod: the facts that come from the pod object (kept in a
+    memo while the object stays the same), and the placement rank and age buckets, which are
+    set again for every ranking."""
 
-    def __init__(self, pod: dict, facts: tuple, rank: int, bucket) -> None:
+    __slots__ = ("pod", "assigned", "phase", "ready", "ready_at", "cost", "restarts", "created", "uid",
+                 "node", "rank", "ready_bucket", "created_bucket")
+
+    def __init__(self, pod: dict) -> None:
+        meta = pod["metadata"]
+        spec = pod.get("spec") or {}
+        c = ready_condition(pod)
+        ready_at = (parse_rfc3339(c.get("lastTransitionTime")) or 0.0) \
+            if c is not None and c.get("status") == "True" else None
         self.pod = pod
-        (self.assigned, self.phase, self.ready, self.ready_at, self.cost, self.restarts, self.created,
-         self.uid) = facts
-        self.rank = rank
-        # Computed once here, not twice per comparison.
-        self.ready_bucket = bucket(self.ready_at) if self.ready_at else None
-        self.created_bucket = bucket(self.created) if self.created else None
-
-    def prefix(self) -> tuple:
-        """The first five criteria, which order pods lexicographically (a tuple compares them in C)."""
-        return (self.assigned, self.phase, self.ready, self.cost, -self.rank)
+        self.node = spec.get("nodeName") or ""
+        self.assigned = bool(self.node)
+        self.phase = _PHASE_ORDINAL.get((pod.get("status") or {}).get("phase"), 0)
+        self.ready = ready_at is not None
+        self.ready_at = ready_at or 0.0
+        self.cost = deletion_cost(pod)
+        self.restarts = max_restarts(pod)
+        self.created = parse_rfc3339(meta.get("creationTimestamp")) or 0.0
+        self.uid = meta.get("uid") or ""
 
 
 def _time_order(t1: float, t2: float, b1: int | None, b2: int | None, a: _Ranked, b: _Ranked) -> int:
@@ -156,9 +148,9 @@ def _time_order(t1: float, t2: float, b1: int | None, b2: int | None, a: _Ranked
 
 
 def _compare_rest(a: _Ranked, b: _Ranked) -> int:
-    """Upstream's ActivePodsWithRanks.Less after the prefix: ready time, restarts, creation time.
-    Not a consistent order within equal log2 age buckets (UIDs decide only between times that
-    differ), so it stays a comparison, not a key."""
+    """Upstream's ActivePodsWithRanks.Less after the first five criteria: ready time, restarts,
+    creation time. Not a consistent order within equal log2 age buckets (UIDs decide only
+    between times that differ), so it stays a comparison, not a key."""
     if a.ready and b.ready and a.ready_at != b.ready_at:
         return _time_order(a.ready_at, b.ready_at, a.ready_bucket, b.ready_bucket, a, b)
     if a.restarts != b.restarts:
@@ -169,10 +161,6 @@ def _compare_rest(a: _Ranked, b: _Ranked) -> int:
 
 
 _rest_key = functools.cmp_to_key(_compare_rest)
-
-
-def _sort_key(r: _Ranked) -> tuple:
-    return r.prefix() + (_rest_key(r),)
 
 
 def rank_pods_for_deletion(pods: Iterable[dict], related_pods: Iterable[dict] | None = None,
@@ -189,37 +177,49 @@ def rank_pods_for_deletion(pods: Iterable[dict], related_pods: Iterable[dict] | 
     pods = list(pods)
     on_node: dict[str, int] = {}
     for p in (pods if related_pods is None else related_pods):
-        if is_pod_active(p):
+        if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed") \
+                and not p["metadata"].get("deletionTimestamp"):   # is_pod_active
             node = (p.get("spec") or {}).get("nodeName") or ""
             on_node[node] = on_node.get(node, 0) + 1
     # Times are whole seconds, shared by many pods: one bucket per distinct time.
     buckets: dict[float, int | None] = {}
-
-    def bucket(t: float) -> int | None:
-        b = buckets.get(t, -2)
-        if b == -2:
-            b = buckets[t] = _log_bucket(t, now) if now is not None else None
-        return b
-
     known = memo.entries if memo is not None else {}
-    facts: dict[int, tuple[dict, object]] = {}
-    ranked = []
+    seen: dict[int, tuple[dict, object]] = {}
+    keys = []
     for p in pods:
         entry = known.get(id(p))
-        f = entry[1] if entry is not None and entry[0] is p else _facts(p)
-        facts[id(p)] = (p, f)
-        ranked.append(_Ranked(p, f, on_node.get((p.get("spec") or {}).get("nodeName") or "", 0), bucket))
+        r = entry[1] if entry is not None and entry[0] is p else _Ranked(p)
+        seen[id(p)] = (p, r)
+        r.rank = on_node.get(r.node, 0)
+        if now is not None:
+            t = r.ready_at
+            if t:
+                b = buckets.get(t)
+                r.ready_bucket = b if b is not None else buckets.setdefault(t, _log_bucket(t, now))
+            else:
+                r.ready_bucket = None
+            t = r.created
+            if t:
+                b = buckets.get(t)
+                r.created_bucket = b if b is not None else buckets.setdefault(t, _log_bucket(t, now))
+            else:
+                r.created_bucket = None
+        else:
+            r.ready_bucket = r.created_bucket = None
+        # The first five criteria order pods lexicographically, so a tuple compares them in C;
+        # the rest is a comparison (see _compare_rest).
+        keys.append((r.assigned, r.phase, r.ready, r.cost, -r.rank, _rest_key(r)))
     if memo is not None:
-        memo.entries = facts
-    if limit is not None and limit < len(ranked):
+        memo.entries = seen
+    if limit is not None and limit < len(keys):
         # The first few of thousands (a scale-down deletes at most 500 per sync): a heap
         # compares far fewer pairs than a full sort, with the same result wherever the
         # comparison is a consistent order (upstream's, with its UID tie-break inside equal
         # log2 age buckets, is not always; there Go's sort, Python's and a heap each pick
         # their own of the orders it allows).
-        return [r.pod for r in heapq.nsmallest(limit, ranked, key=_sort_key)]
-    ranked.sort(key=_sort_key)
-    return [r.pod for r in ranked]
+        return [k[-1].obj.pod for k in heapq.nsmallest(limit, keys)]
+    keys.sort()
+    return [k[-1].obj.pod for k in keys]
 
 
 def pods_to_delete(pods: list[dict], related_pods: Iterable[dict] | None, count: int,

@@ -508,8 +508,9 @@ class ReplicaSetController(Controller):
             return err
         if diff > 0:
             n = min(diff, self.burst_replicas)
-            # Kept only while a scale-down goes on, so that no pod outlives it in the memo.
-            memo = self._ranks.setdefault(key, ObjectMemo()) if n < diff else self._ranks.pop(key, None)
+            # Kept only while a scale-down goes on (dropped once the count is reached), so that
+            # no deleted pod outlives it in the memo.
+            memo = self._ranks.setdefault(key, ObjectMemo())
             victims = pods_to_delete(pods, self._related_pods(rs), n, self.clock.now(), memo)
             self.expectations.forget(key)
             self.expectations.expect_deletions(key, [object_key(p) for p in victims])
