@@ -182,7 +182,14 @@ def rank_pods_for_deletion(pods: Iterable[dict], related_pods: Iterable[dict] | 
             node = (p.get("spec") or {}).get("nodeName") or ""
             on_node[node] = on_node.get(node, 0) + 1
     # Times are whole seconds, shared by many pods: one bucket per distinct time.
-    buckets: dict[float, int | None] = {}
+    buckets: dict[float, int] = {}
+
+    def bucket(t: float) -> int | None:
+        if not t or now is None:
+            return None
+        b = buckets.get(t)
+        return b if b is not None else buckets.setdefault(t, _log_bucket(t, now))
+
     known = memo.entries if memo is not None else {}
     seen: dict[int, tuple[dict, object]] = {}
     keys = []
@@ -191,21 +198,8 @@ def rank_pods_for_deletion(pods: Iterable[dict], related_pods: Iterable[dict] | 
         r = entry[1] if entry is not None and entry[0] is p else _Ranked(p)
         seen[id(p)] = (p, r)
         r.rank = on_node.get(r.node, 0)
-        if now is not None:
-            t = r.ready_at
-            if t:
-                b = buckets.get(t)
-                r.ready_bucket = b if b is not None else buckets.setdefault(t, _log_bucket(t, now))
-            else:
-                r.ready_bucket = None
-            t = r.created
-            if t:
-                b = buckets.get(t)
-                r.created_bucket = b if b is not None else buckets.setdefault(t, _log_bucket(t, now))
-            else:
-                r.created_bucket = None
-        else:
-            r.ready_bucket = r.created_bucket = None
+        r.ready_bucket = bucket(r.ready_at)
+        r.created_bucket = bucket(r.created)
         # The first five criteria order pods lexicographically, so a tuple compares them in C;
         # the rest is a comparison (see _compare_rest).
         keys.append((r.assigned, r.phase, r.ready, r.cost, -r.rank, _rest_key(r)))
