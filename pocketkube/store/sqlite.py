@@ -2,17 +2,18 @@
 
 Why a writer process: a durable commit waits for fsync, and doing that on the event loop would
 stall every watch and request behind the disk; doing it on a thread makes SQLite wait for the
-GIL (see sqlwriter.py). The loop checks each write against the current values as it arrives
-and assigns its revision; while one batch is being committed, new writes wait, and go to the
-writer together as the next batch: one transaction, one commit (synchronous=FULL: an
-acknowledged write survives `kill -9` and power loss alike). When the writer answers, the loop
+GIL (see sqlwriter.py). One batch at a time is with the writer; new writes wait meanwhile and
+then go together as the next batch: one transaction, one commit (synchronous=FULL: an
+acknowledged write survives `kill -9` and power loss alike). The loop checks the writes of a
+batch against the current values and assigns their revisions as it sends it, so it needs no
+answer from SQLite but "committed". When the writer answers, the loop
 publishes the batch's events in revision order and resolves the callers. A writer that dies is
 replaced by the next batch; whether its last batch was committed is read back from the file.
 
 Gets and lists read the loop thread's copy of the current values (sorted by key), not SQLite:
 SQLite already holds what the writer committed before the loop has published it, and a list
 that showed a write which a following get did not would make a reader's view go back in time.
-Old watch events are read back on a second connection (WAL: no waiting for the writer).
+Old watch events are read back on the loop's own connection (WAL: no waiting for the writer).
 
 The change log (`log` table) keeps every write with its previous value, so a watch can resume
 from any revision after the compaction point; recent events are also kept in memory so the
