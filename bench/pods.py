@@ -218,7 +218,7 @@ def main() -> None:
     print(f"    raw posix_spawn of the same command: {raw:7.0f} /s  -> ratio {pods['rate'] / raw:.3f}")
     print(f"    CPU per pod: server process {pods['server_cpu'] * ms:5.1f} ms (its event loop "
           f"{pods['loop_cpu'] * ms:.1f} ms), its helpers {pods['helper_cpu'] * ms:5.1f} ms "
-          f"(spawn and network helpers, not the containers)")
+          f"(spawn, network and store-writer helpers, not the containers)")
     print(f"    the machine's CPUs were busy {pods['busy'] * 100:.0f}% of the time until the last pod ran")
     print(f"    CPU time stolen by the VM's host meanwhile: {pods['steal'] * 100:.0f}% (noise in all of the above)")
     if sim is not None:
