@@ -6,9 +6,9 @@ GIL (see sqlwriter.py). One batch at a time is with the writer; new writes wait 
 then go together as the next batch: one transaction, one commit (synchronous=FULL: an
 acknowledged write survives `kill -9` and power loss alike). The loop checks the writes of a
 batch against the current values and assigns their revisions as it sends it, so it needs no
-answer from SQLite but "committed". When the writer answers, the loop
-publishes the batch's events in revision order and resolves the callers. A writer that dies is
-replaced by the next batch; whether its last batch was committed is read back from the file.
+answer from SQLite but "committed". When the writer answers, the loop publishes the batch's
+events in revision order and resolves the callers. A writer that dies is replaced by the next
+batch; whether its last batch was committed is read back from the file.
 
 Gets and lists read the loop thread's copy of the current values (sorted by key), not SQLite:
 SQLite already holds what the writer committed before the loop has published it, and a list
@@ -27,7 +27,6 @@ import collections
 import marshal
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -140,7 +139,7 @@ class SqliteStore(Store):
         self._clock = clock
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self._loop = asyncio.get_running_loop()
-        self._r = self._connect()
+        self._r = sqlwriter.connect(path)
         self._r.executescript(_SCHEMA)
         row = self._r.execute("SELECT v FROM meta WHERE k='rev'").fetchone()
         self._rev = row[0] if row else 1
@@ -167,13 +166,6 @@ class SqliteStore(Store):
     @classmethod
     async def open(cls, path: str, **kw) -> "SqliteStore":
         return cls(path, **kw)
-
-    def _connect(self) -> sqlite3.Connection:
-        c = sqlite3.connect(self.path, isolation_level=None)
-        c.execute("PRAGMA journal_mode=WAL")
-        c.execute("PRAGMA synchronous=FULL")
-        c.execute("PRAGMA busy_timeout=5000")
-        return c
 
     # ---- reads (loop thread) -------------------------------------------------------------
 

@@ -40,6 +40,15 @@ def insert_rows(db: sqlite3.Connection, head: str, width: int, flat: list) -> No
         db.execute(head + ",".join([one] * (len(part) // width)), part)
 
 
+def connect(path: str) -> sqlite3.Connection:
+    """A connection to the store's database, as both the store and this writer open it."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")   # an acknowledged write survives power loss
+    db.execute("PRAGMA busy_timeout=5000")
+    return db
+
+
 def write(db: sqlite3.Connection, batch: tuple) -> None:
     rev, compact, upserts, deletes, log = batch
     db.execute("BEGIN IMMEDIATE")
@@ -55,7 +64,8 @@ def write(db: sqlite3.Connection, batch: tuple) -> None:
         db.execute("INSERT OR REPLACE INTO meta VALUES ('rev', ?)", (rev,))
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:   # a failed COMMIT may already have ended it
+            db.execute("ROLLBACK")
         raise
 
 
@@ -69,10 +79,7 @@ def read_exactly(f, n: int) -> bytes | None:
 
 def main() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
-    db = sqlite3.connect(sys.argv[2], isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")   # an acknowledged write survives power loss
-    db.execute("PRAGMA busy_timeout=5000")
+    db = connect(sys.argv[2])
     f = sock.makefile("rb")
     while True:
         head = read_exactly(f, HEADER.size)
