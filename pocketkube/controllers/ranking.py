@@ -177,8 +177,7 @@ def rank_pods_for_deletion(pods: Iterable[dict], related_pods: Iterable[dict] | 
     pods = list(pods)
     on_node: dict[str, int] = {}
     for p in (pods if related_pods is None else related_pods):
-        if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed") \
-                and not p["metadata"].get("deletionTimestamp"):   # is_pod_active
+        if is_pod_active(p):
             node = (p.get("spec") or {}).get("nodeName") or ""
             on_node[node] = on_node.get(node, 0) + 1
     # Times are whole seconds, shared by many pods: one bucket per distinct time.
