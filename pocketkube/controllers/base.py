@@ -235,52 +235,79 @@ class Owners:
 
 class OwnedIndex:
     """Which objects (pods, revisions) each owner controls, and the orphans of each namespace,
-    kept from informer events, so a sync reads its candidates without scanning every object."""
+    kept from informer events, so a sync reads its candidates without scanning every object.
+
+    It holds the objects the events brought (the informer cache's own), by key. An owner whose
+    sync keeps counts of its objects can also ask which of them changed since it last looked
+    (`take_changes`), so it recounts only those.
+    """
 
     def __init__(self) -> None:
-        self._owner_of: dict[str, str] = {}        # key -> controlling owner uid ("" for orphans)
-        self._owned: dict[str, set[str]] = {}      # owner uid -> keys
-        self._orphans: dict[str, set[str]] = {}    # namespace -> keys
+        self._owner_of: dict[str, str] = {}                 # key -> controlling owner uid ("" for orphans)
+        self._owned: dict[str, dict[str, dict]] = {}        # owner uid -> key -> object
+        self._orphans: dict[str, dict[str, dict]] = {}      # namespace -> key -> object
+        self._changed: dict[str, set[str]] = {}             # owner uid -> keys changed (tracked owners)
 
     def update(self, key: str, obj: dict | None) -> None:
-        """Record an object's current controller (obj None: it is gone)."""
+        """Record an object's current state and controller (obj None: it is gone)."""
         owner = None
         if obj is not None:
             ref = controller_ref(obj)
             owner = (ref or {}).get("uid") or ""
         prev = self._owner_of.get(key)
-        if prev == owner and obj is not None:
-            return
-        if prev is not None:
+        if prev is not None and prev != owner:
             buckets, bucket_key = (self._orphans, key.partition("/")[0]) if prev == "" else (self._owned, prev)
             bucket = buckets.get(bucket_key)
             if bucket is not None:
-                bucket.discard(key)
+                bucket.pop(key, None)
                 if not bucket:
                     del buckets[bucket_key]
+            changed = self._changed.get(prev)
+            if changed is not None:
+                changed.add(key)
         if owner is None:
             self._owner_of.pop(key, None)
             return
         self._owner_of[key] = owner
         if owner:
-            self._owned.setdefault(owner, set()).add(key)
+            bucket = self._owned.get(owner)
+            if bucket is None:
+                bucket = self._owned[owner] = {}
+            bucket[key] = obj   # type: ignore[assignment]
+            changed = self._changed.get(owner)
+            if changed is not None:
+                changed.add(key)
         else:
-            self._orphans.setdefault(key.partition("/")[0], set()).add(key)
+            self._orphans.setdefault(key.partition("/")[0], {})[key] = obj   # type: ignore[assignment]
 
     def count(self, uid: str) -> int:
         return len(self._owned.get(uid, ()))
 
-    def owned(self, informer: Informer, uid: str) -> list[dict]:
-        get = informer.cache.get
-        return [o for o in map(get, list(self._owned.get(uid, ()))) if o is not None]
+    def owned_by(self, uid: str) -> dict[str, dict]:
+        """The objects an owner controls, by key: the index's own mapping, to read, not to keep."""
+        return self._owned.get(uid) or {}
 
-    def of(self, informer: Informer, owner: dict) -> tuple[list[dict], list[dict]]:
-        """(objects the owner controls, orphans of its namespace), from the informer's cache."""
-        get = informer.cache.get
+    def owned(self, uid: str) -> list[dict]:
+        return list(self._owned.get(uid, {}).values())
+
+    def of(self, owner: dict) -> tuple[list[dict], list[dict]]:
+        """(objects the owner controls, orphans of its namespace)."""
         meta = owner["metadata"]
-        owned = [o for o in map(get, list(self._owned.get(meta["uid"], ()))) if o is not None]
-        orphans = [o for o in map(get, list(self._orphans.get(meta.get("namespace") or "", ()))) if o is not None]
-        return owned, orphans
+        return (list(self._owned.get(meta["uid"], {}).values()),
+                list(self._orphans.get(meta.get("namespace") or "", {}).values()))
+
+    def orphans(self, namespace: str) -> list[dict]:
+        return list(self._orphans.get(namespace, {}).values())
+
+    def take_changes(self, uid: str) -> set[str] | None:
+        """Keys of the owner's objects that changed (or left it) since the last call; None on the
+        first call, which starts keeping them. `untrack` stops it."""
+        prev = self._changed.get(uid)
+        self._changed[uid] = set()
+        return prev
+
+    def untrack(self, uid: str) -> None:
+        self._changed.pop(uid, None)
 
 
 def pod_from_template(template: dict, owner: dict, generate_name: str) -> dict:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Iterable
 
 from ..api.errors import ApiError
 from ..api.selectors import LabelSelector
@@ -133,14 +134,37 @@ _RS_META = ("generation", "deletionTimestamp", "labels", "ownerReferences", "fin
 _FINISHED = ("Succeeded", "Failed")
 
 
-def take_census(rs: dict, selector: LabelSelector, owned: list[dict], orphans: list[dict], now: float,
-                memo: ObjectMemo | None = None) -> Census:
-    """One pass over the pods a ReplicaSet controls and the orphans of its namespace.
+class CensusMemo:
+    """A ReplicaSet's census kept between syncs: each pod's class, and the sums of them.
 
-    `owned` pods are known (from the index) to be controlled by `rs`. Claimed pods are counted
-    for the status on the way: the status describes the pods found before any create or
-    delete, as upstream's does. With a `memo`, pods unchanged since the last census keep their
-    class.
+    While thousands of pods start, every one changes several times, and a sync that walked all
+    of them each time would cost the event loop O(pods) per change. With the keys that changed
+    since the last census (from the pod index), a sync reclassifies only those.
+    """
+
+    __slots__ = ("uid", "basis", "classes", "per_class", "active", "release")
+
+    def __init__(self, uid: str = "") -> None:
+        self.uid = uid
+        self.basis: object = None
+        self.reset(None)
+
+    def reset(self, basis: object) -> None:
+        self.basis = basis
+        self.classes: dict[str, int] = {}       # pod key -> class
+        self.per_class = [0] * 16
+        self.active: dict[str, dict] = {}       # pod key -> pod, for the active ones
+        self.release: dict[str, dict] = {}      # pod key -> pod, for those to release
+
+
+def take_census(rs: dict, selector: LabelSelector, owned: dict[str, dict], orphans: list[dict], now: float,
+                memo: CensusMemo | None = None, changed: Iterable[str] | None = None) -> Census:
+    """Count the pods a ReplicaSet controls and find the orphans of its namespace it could adopt.
+
+    `owned` maps the keys of the pods known (from the index) to be controlled by `rs` to the
+    pods. Claimed pods are counted for the status on the way: the status describes the pods
+    found before any create or delete, as upstream's does. With a `memo` of an earlier census
+    and the keys `changed` since, only those pods are classified again.
     """
     spec = rs.get("spec") or {}
     template_labels = list((((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}).items())
@@ -150,29 +174,34 @@ def take_census(rs: dict, selector: LabelSelector, owned: list[dict], orphans: l
     ns = meta.get("namespace") or ""
     matches = selector.matches
     census = Census()
+    if memo is None:
+        memo = CensusMemo()
     # Every class derives from these (not from the generation: scaling moves that).
-    known = memo.on_basis((meta.get("uid"), deleting, spec.get("selector"), template_labels)) \
-        if memo is not None else {}
-    # The hot loop of a big ReplicaSet's sync: counters per class, summed afterwards.
-    per_class = [0] * 16
-    found: list[int] = []
-    changed = False
-    active, to_release = census.active, census.to_release
-    for pod in owned:
-        entry = known.get(id(pod))
-        if entry is not None and entry[0] is pod:
-            c = entry[1]  # type: ignore[assignment]
-        else:
-            c = _classify(pod, matches, template_labels, deleting)
-            changed = True
-        found.append(c)
+    basis = (meta.get("uid"), deleting, spec.get("selector"), template_labels)
+    if changed is None or basis != memo.basis:
+        memo.reset(basis)
+        changed = owned.keys()
+    classes, per_class, active, release = memo.classes, memo.per_class, memo.active, memo.release
+    for key in changed:
+        c = classes.pop(key, None)
+        if c is not None:
+            per_class[c] -= 1
+            if c & _KIND == _ACTIVE:
+                del active[key]
+            elif c == _RELEASE:
+                del release[key]
+        pod = owned.get(key)
+        if pod is None:
+            continue
+        c = _classify(pod, matches, template_labels, deleting)
+        classes[key] = c
         per_class[c] += 1
         if c & _KIND == _ACTIVE:
-            active.append(pod)
-            if min_ready and c & _READY:
-                census.available_in(available_after(pod, min_ready, now))
+            active[key] = pod
         elif c == _RELEASE:
-            to_release.append(pod)
+            release[key] = pod
+    census.active = list(active.values())
+    census.to_release = list(release.values())
     census.terminating = per_class[_TERMINATING]
     for c in range(_ACTIVE, 16, 4):
         if c & _FULLY_LABELED:
@@ -181,9 +210,10 @@ def take_census(rs: dict, selector: LabelSelector, owned: list[dict], orphans: l
             census.ready += per_class[c]
             if not min_ready:
                 census.available += per_class[c]
-    # Unchanged, and no pod gone (every pod found was known): the memo stays as it is.
-    if memo is not None and (changed or len(known) != len(owned)):
-        memo.entries = {id(p): (p, c) for p, c in zip(owned, found)}
+    if min_ready:
+        for key, pod in active.items():
+            if classes[key] & _READY:
+                census.available_in(available_after(pod, min_ready, now))
     if not deleting:
         for pod in orphans:
             pmeta = pod["metadata"]
@@ -250,7 +280,7 @@ class ReplicaSetController(Controller):
         self.pod_index = OwnedIndex()
         self._sync_cost: dict[str, float] = {}   # seconds of CPU the last sync of each key took
         # What syncs of big ReplicaSets need not compute again (census classes, ranking facts).
-        self._census: dict[str, ObjectMemo] = {}
+        self._census: dict[str, CensusMemo] = {}
         self._ranks: dict[str, ObjectMemo] = {}
         self._soon: set[str] = set()
         self.rs_informer.add_handler(self._on_rs)
@@ -260,9 +290,10 @@ class ReplicaSetController(Controller):
         """The ReplicaSet's compiled selector (None if invalid), cached per uid and generation."""
         return self.owners.selector(rs)
 
-    def pods_of(self, rs: dict) -> tuple[list[dict], list[dict]]:
-        """Pods this ReplicaSet controls, and the orphans of its namespace (FilterPodsByOwner)."""
-        return self.pod_index.of(self.pod_informer, rs)
+    def pods_of(self, rs: dict) -> tuple[dict[str, dict], list[dict]]:
+        """Pods this ReplicaSet controls (by key), and the orphans of its namespace (FilterPodsByOwner)."""
+        meta = rs["metadata"]
+        return self.pod_index.owned_by(meta["uid"]), self.pod_index.orphans(meta.get("namespace") or "")
 
     # ---- event handlers ------------------------------------------------------------------------
 
@@ -277,7 +308,9 @@ class ReplicaSetController(Controller):
         if kind == "DELETED":
             key = object_key(old)
             self._sync_cost.pop(key, None)
-            self._census.pop(key, None)
+            memo = self._census.pop(key, None)
+            if memo is not None:
+                self.pod_index.untrack(memo.uid)
             self._ranks.pop(key, None)
             self.expectations.forget(key)
             self.queue.add(key)
@@ -409,10 +442,13 @@ class ReplicaSetController(Controller):
         now = self.clock.now()
         started = time.perf_counter()
         owned, orphans = self.pods_of(rs)
+        uid = rs["metadata"]["uid"]
         memo = self._census.get(key)
-        if memo is None:
-            memo = self._census[key] = ObjectMemo()
-        census = take_census(rs, selector, owned, orphans, now, memo)
+        if memo is None or memo.uid != uid:
+            if memo is not None:
+                self.pod_index.untrack(memo.uid)
+            memo = self._census[key] = CensusMemo(uid)
+        census = take_census(rs, selector, owned, orphans, now, memo, self.pod_index.take_changes(uid))
         self._sync_cost[key] = time.perf_counter() - started
         await self._claim(rs, census, now)
         manage_error: Exception | None = None
@@ -537,11 +573,11 @@ class ReplicaSetController(Controller):
             ns = rs["metadata"].get("namespace") or ""
             related = [other for other in self.owners.in_namespace(ns)
                        if (controller_ref(other) or {}).get("uid") == owner.get("uid")]
-        pods: dict[str, dict] = {}
+        # An object has one controller: the ReplicaSets' pods never overlap.
+        pods: list[dict] = []
         for r in related:
-            for p in self.pod_index.owned(self.pod_informer, r["metadata"]["uid"]):
-                pods.setdefault(p["metadata"]["uid"], p)
-        return list(pods.values())
+            pods.extend(self.pod_index.owned_by(r["metadata"]["uid"]).values())
+        return pods
 
     async def _update_status(self, rs: dict, status: dict) -> dict:
         """Write the status if it changed, retrying once on a conflict (updateReplicaSetStatus)."""

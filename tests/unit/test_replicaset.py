@@ -14,13 +14,14 @@ from pocketkube.api.selectors import selector_from_dict
 from pocketkube.client.informer import ObjectMemo
 from pocketkube.client.inprocess import InProcessClient
 from pocketkube.clock import FakeClock, parse_rfc3339
+from pocketkube.controllers.base import OwnedIndex
 from pocketkube.controllers.podcontrol import SpamFilter, slow_start_batch
 from pocketkube.controllers.ranking import (
     DELETION_COST_ANNOTATION,
     pods_to_delete,
     rank_pods_for_deletion,
 )
-from pocketkube.controllers.replicaset import ReplicaSetController, take_census
+from pocketkube.controllers.replicaset import CensusMemo, ReplicaSetController, take_census
 from tests.unit.harness import ControllerEnv, run, until
 
 RS = "replicasets.apps"
@@ -173,8 +174,8 @@ def test_ranking_follows_active_pods_with_ranks():
 
 
 def test_census_memo_counts_as_a_fresh_census():
-    """A census that reuses the classes of unchanged pods finds what a full pass finds, through
-    pods that change, disappear, and a ReplicaSet whose selector or deletion changes."""
+    """A census that classifies again only the pods that changed finds what a full pass finds,
+    through pods that change, disappear, and a ReplicaSet whose selector or deletion changes."""
     rng = random.Random(7)
     rs = {"metadata": {"uid": "u1", "name": "web", "namespace": "ns", "generation": 1},
           "spec": {"replicas": 50, "minReadySeconds": 5, "selector": {"matchLabels": {"app": "web"}},
@@ -192,26 +193,58 @@ def test_census_memo_counts_as_a_fresh_census():
                                              "conditions": [ready]}}
 
     def summary(c):
-        return ([id(p) for p in c.active], [id(p) for p in c.to_release], c.terminating, c.fully_labeled,
-                c.ready, c.available, c.next_available)
+        return (sorted(id(p) for p in c.active), sorted(id(p) for p in c.to_release), c.terminating,
+                c.fully_labeled, c.ready, c.available, c.next_available)
 
-    pods = [pod(i) for i in range(400)]
-    memo = ObjectMemo()
+    pods = {f"ns/k{i}": pod(i) for i in range(400)}
+    memo = CensusMemo("u1")
     for step in range(8):
+        touched = set()
         if step == 3:
-            del pods[-30:]      # gone, and nothing else changed
+            touched = set(list(pods)[-30:])     # gone, and nothing else changed
+            for k in touched:
+                del pods[k]
         else:
             for _ in range(20):
-                pods[rng.randrange(len(pods))] = pod(rng.randrange(10**6))
+                k = f"ns/k{rng.randrange(500)}"     # changed, or new
+                pods[k] = pod(rng.randrange(10**6))
+                touched.add(k)
         if step == 5:
             rs["spec"]["selector"] = {"matchLabels": {"app": "other"}}
         if step == 6:
             rs["metadata"]["deletionTimestamp"] = "2024-01-01T00:00:30Z"
         sel = selector_from_dict(rs["spec"]["selector"])
-        got = take_census(rs, sel, pods, [], now, memo)
+        # The first census has nothing to go on; later ones get the keys touched since.
+        got = take_census(rs, sel, pods, [], now, memo, touched if step else None)
         assert summary(got) == summary(take_census(rs, sel, pods, [], now)), step
         assert got.active and got.ready and got.available and got.terminating
-        assert len(memo.entries) == len(pods)   # holds no pod that is gone
+        assert memo.classes.keys() == pods.keys()   # holds no pod that is gone
+
+
+def test_owned_index_reports_the_changes_of_tracked_owners():
+    """The index tells a tracked owner which of its pods changed, joined or left it since it
+    last asked, and keeps nothing for owners nobody tracks."""
+    def pod(name, owner):
+        refs = [{"kind": "ReplicaSet", "name": owner, "uid": owner, "controller": True}] if owner else []
+        return {"metadata": {"name": name, "namespace": "ns", "ownerReferences": refs}}
+
+    index = OwnedIndex()
+    index.update("ns/a", pod("a", "rs1"))
+    assert index.take_changes("rs1") is None            # the first call starts tracking
+    index.update("ns/b", pod("b", "rs1"))
+    a2 = pod("a", "rs1")
+    index.update("ns/a", a2)
+    index.update("ns/c", pod("c", "rs2"))
+    assert index.take_changes("rs1") == {"ns/a", "ns/b"}
+    assert index.owned_by("rs1")["ns/a"] is a2
+    index.update("ns/b", pod("b", ""))                  # released: an orphan now
+    index.update("ns/a", None)                          # gone
+    assert index.take_changes("rs1") == {"ns/a", "ns/b"}
+    assert index.owned_by("rs1") == {} and [p["metadata"]["name"] for p in index.orphans("ns")] == ["b"]
+    assert index.take_changes("rs1") == set()
+    index.untrack("rs1")
+    index.update("ns/d", pod("d", "rs1"))
+    assert index._changed == {}                         # untracked owners keep no changes
 
 
 def test_slow_start_batches_and_spam_filter():

@@ -331,7 +331,7 @@ class DaemonSetController(Controller):
     # ---- pods of a DaemonSet ------------------------------------------------------------------
 
     def _pods_of(self, ds: dict) -> list[dict]:
-        return self.pod_index.owned(self.pods, ds["metadata"]["uid"])
+        return self.pod_index.owned(ds["metadata"]["uid"])
 
     async def daemon_pods(self, ds: dict) -> list[dict]:
         """getDaemonPods: the pods the DaemonSet controls after adopting and releasing (ClaimPods)."""
@@ -348,7 +348,7 @@ class DaemonSetController(Controller):
                 to_release.append(pod)
         to_adopt = []
         if not deleting:
-            for pod in self.pod_index.of(self.pods, ds)[1]:
+            for pod in self.pod_index.orphans(ds["metadata"].get("namespace") or ""):
                 if pod["metadata"].get("deletionTimestamp"):
                     continue
                 if sel.matches(pod["metadata"].get("labels") or {}):

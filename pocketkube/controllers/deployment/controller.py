@@ -160,7 +160,7 @@ class DeploymentController(Controller):
         d = self._resolve(ns, controller_ref(rs))
         if d is None or ((d.get("spec") or {}).get("strategy") or {}).get("type") != "Recreate":
             return
-        for other in self.rs_index.owned(self.replicasets, util.meta(d).get("uid")):
+        for other in self.rs_index.owned(util.meta(d).get("uid")):
             if self.pod_index.count(util.meta(other).get("uid")):
                 return
         self.enqueue(d)
@@ -227,7 +227,7 @@ class DeploymentController(Controller):
             return []
         out: list[dict] = []
         checked = False
-        owned, orphans = self.rs_index.of(self.replicasets, d)
+        owned, orphans = self.rs_index.of(d)
         for rs in sorted(owned + orphans, key=object_key):
             rm = util.meta(rs)
             matches = sel.matches(rm.get("labels") or {})
@@ -273,6 +273,6 @@ class DeploymentController(Controller):
         out: dict[str, list[dict]] = {}
         for rs in rs_list:
             uid = util.meta(rs).get("uid")
-            out[uid] = [p for p in self.pod_index.owned(self.pods, uid)
+            out[uid] = [p for p in self.pod_index.owned(uid)
                         if sel is not None and sel.matches(util.meta(p).get("labels") or {})]
         return out

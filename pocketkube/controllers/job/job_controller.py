@@ -354,7 +354,7 @@ class JobController(Controller):
 
     def _cleanup_pod_finalizers(self, job: dict) -> None:
         """A finished or deleted Job leaves its pods' finalizers to the orphan queue."""
-        for pod in self.pod_index.owned(self.pods, job["metadata"].get("uid")):
+        for pod in self.pod_index.owned(job["metadata"].get("uid")):
             if has_tracking_finalizer(pod):
                 self.orphan_queue.add(object_key(pod))
 
@@ -518,7 +518,7 @@ class JobController(Controller):
         meta = job["metadata"]
         ns = meta.get("namespace") or ""
         sel = self.selector(job)
-        owned, orphans = self.pod_index.of(self.pods, job)
+        owned, orphans = self.pod_index.of(job)
         deleting = bool(meta.get("deletionTimestamp"))
         out: list[dict] = []
         release: list[dict] = []
