@@ -191,25 +191,35 @@ def rank_pods_for_deletion(pods: Iterable[dict], related_pods: Iterable[dict] | 
 
     known = memo.entries if memo is not None else {}
     seen: dict[int, tuple[dict, object]] = {}
-    keys = []
+    ranked: list[_Ranked] = []
+    firsts = []
     for p in pods:
         entry = known.get(id(p))
         r = entry[1] if entry is not None and entry[0] is p else _Ranked(p)
         seen[id(p)] = (p, r)
         r.rank = on_node.get(r.node, 0)
-        r.ready_bucket = bucket(r.ready_at)
-        r.created_bucket = bucket(r.created)
+        ranked.append(r)
         # The first five criteria order pods lexicographically, so a tuple compares them in C;
-        # the rest is a comparison (see _compare_rest).
-        keys.append((r.assigned, r.phase, r.ready, r.cost, -r.rank, _rest_key(r)))
+        # the rest is a comparison (see _compare_rest), made only where the first five tie.
+        firsts.append((r.assigned, r.phase, r.ready, r.cost, -r.rank))
     if memo is not None:
         memo.entries = seen
-    if limit is not None and limit < len(keys):
-        # The first few of thousands (a scale-down deletes at most 500 per sync): a heap
-        # compares far fewer pairs than a full sort, with the same result wherever the
+    if limit is not None and limit < len(ranked):
+        # The first few of thousands (a scale-down deletes at most 500 per sync): every pod
+        # whose first five criteria come before the last chosen one's goes, and only the pods
+        # that tie with it need the full comparison. The result is the full sort's wherever the
         # comparison is a consistent order (upstream's, with its UID tie-break inside equal
         # log2 age buckets, is not always; there Go's sort, Python's and a heap each pick
         # their own of the orders it allows).
+        cut = heapq.nsmallest(limit, firsts)[-1]
+        ranked = [r for f, r in zip(firsts, ranked) if f < cut] + \
+            [r for f, r in zip(firsts, ranked) if f == cut]
+        firsts = [(r.assigned, r.phase, r.ready, r.cost, -r.rank) for r in ranked]
+    for r in ranked:
+        r.ready_bucket = bucket(r.ready_at)
+        r.created_bucket = bucket(r.created)
+    keys = [(f, _rest_key(r)) for f, r in zip(firsts, ranked)]
+    if limit is not None and limit < len(keys):
         return [k[-1].obj.pod for k in heapq.nsmallest(limit, keys)]
     keys.sort()
     return [k[-1].obj.pod for k in keys]
