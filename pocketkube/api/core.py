@@ -592,7 +592,8 @@ class Api:
         dry_run = bool(options.get("dryRun"))
         pre = options.get("preconditions") or {}
         for attempt in range(16):
-            obj = await self._get_raw(res, ns, name)
+            kv = await self._get_kv(res, ns, name)
+            obj = objects.decode(kv)
             meta = obj["metadata"]
             if pre.get("uid") and pre["uid"] != meta.get("uid"):
                 raise errors.conflict(res.plural, res.group, name,
@@ -602,7 +603,7 @@ class Api:
                                       f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
                                       f"ResourceVersion in object meta: {meta.get('resourceVersion')}")
             old_rv = int(meta["resourceVersion"])
-            new = objects.deep_copy(obj)
+            new = objects.decode(kv)   # the copy to change: decoding again is cheaper than copying
             nmeta = new["metadata"]
             finalizers = [f for f in nmeta.get("finalizers") or [] if f not in ("orphan", "foregroundDeletion")]
             if policy == "Orphan":

@@ -113,7 +113,7 @@ class Informer:
         for h in tuple(self._handlers):  # one added meanwhile has had this object replayed
             try:
                 r = h(kind, old, new)
-                if asyncio.iscoroutine(r):
+                if r is not None and asyncio.iscoroutine(r):   # most handlers return None
                     await r
             except Exception:
                 log.exception("informer handler for %s failed", self.res)
