@@ -42,6 +42,7 @@ RS = "replicasets.apps"
 PODS = "pods"
 BURST_REPLICAS = 500          # upstream's burstReplicas: creates or deletes per sync
 REPLICA_FAILURE = "ReplicaFailure"
+RANK_MEMO_SECONDS = 30.0      # how long a ranking memo outlives its last use (see _ranks_memo)
 
 
 def _labels(obj: dict) -> dict:
@@ -282,6 +283,7 @@ class ReplicaSetController(Controller):
         # What syncs of big ReplicaSets need not compute again (census classes, ranking facts).
         self._census: dict[str, CensusMemo] = {}
         self._ranks: dict[str, ObjectMemo] = {}
+        self._ranks_used: dict[str, float] = {}  # loop time of each ranking memo's last use
         self._soon: set[str] = set()
         self.rs_informer.add_handler(self._on_rs)
         self.pod_informer.add_handler(self._on_pod)
@@ -312,6 +314,7 @@ class ReplicaSetController(Controller):
             if memo is not None:
                 self.pod_index.untrack(memo.uid)
             self._ranks.pop(key, None)
+            self._ranks_used.pop(key, None)
             self.expectations.forget(key)
             self.queue.add(key)
             return
@@ -521,8 +524,6 @@ class ReplicaSetController(Controller):
         replicas = spec.get("replicas") if spec.get("replicas") is not None else 1
         ns = rs["metadata"].get("namespace") or ""
         diff = len(pods) - replicas
-        if diff <= 0:
-            self._ranks.pop(key, None)
         if diff < 0:
             n = min(-diff, self.burst_replicas)
             # Set, not add: we only get here once earlier expectations were met or expired.
@@ -544,9 +545,7 @@ class ReplicaSetController(Controller):
             return err
         if diff > 0:
             n = min(diff, self.burst_replicas)
-            # Kept only while a scale-down goes on (dropped once the count is reached), so that
-            # no deleted pod outlives it in the memo.
-            memo = self._ranks.setdefault(key, ObjectMemo())
+            memo = self._ranks_memo(key)
             victims = pods_to_delete(pods, self._related_pods(rs), n, self.clock.now(), memo)
             self.expectations.forget(key)
             self.expectations.expect_deletions(key, [object_key(p) for p in victims])
@@ -564,6 +563,27 @@ class ReplicaSetController(Controller):
             errors = [e for e in await asyncio.gather(*(delete(p) for p in victims)) if e is not None]
             return errors[0] if errors else None
         return None
+
+    def _ranks_memo(self, key: str) -> ObjectMemo:
+        """The ranking memo of a ReplicaSet being scaled down, kept RANK_MEMO_SECONDS after its
+        last use.
+
+        A Deployment's rollout scales its old ReplicaSet down in steps a few seconds apart:
+        kept between them, the memo spares ranking thousands of pods from scratch at each step.
+        Dropped afterwards, it holds no pod objects (deleted, or replaced since) for long.
+        """
+        loop = asyncio.get_running_loop()
+        self._ranks_used[key] = used = loop.time()
+
+        def expire() -> None:
+            if self._ranks_used.get(key) == used:   # not used again since
+                self._ranks.pop(key, None)
+                self._ranks_used.pop(key, None)
+        loop.call_later(RANK_MEMO_SECONDS, expire)
+        memo = self._ranks.get(key)
+        if memo is None:
+            memo = self._ranks[key] = ObjectMemo()
+        return memo
 
     def _related_pods(self, rs: dict) -> list[dict]:
         """Pods of every ReplicaSet sharing this one's controller (getIndirectlyRelatedPods)."""

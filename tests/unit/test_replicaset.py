@@ -15,6 +15,7 @@ from pocketkube.client.informer import ObjectMemo
 from pocketkube.client.inprocess import InProcessClient
 from pocketkube.clock import FakeClock, parse_rfc3339
 from pocketkube.controllers.base import OwnedIndex
+from pocketkube.controllers import replicaset
 from pocketkube.controllers.podcontrol import SpamFilter, slow_start_batch
 from pocketkube.controllers.ranking import (
     DELETION_COST_ANNOTATION,
@@ -312,6 +313,10 @@ async def _count(coro, n):
     return len(await coro) >= n
 
 
+async def _true(value):
+    return value
+
+
 def test_deleted_pod_is_replaced_under_a_new_name(tmp_path):
     """Seed step D4, and a terminating pod does not count as a replica."""
     async def main():
@@ -472,7 +477,9 @@ def test_failed_creates_stop_the_batch_and_set_replica_failure(tmp_path):
     run(main())
 
 
-def test_never_creates_more_than_asked_and_scales_down_by_rank(tmp_path):
+def test_never_creates_more_than_asked_and_scales_down_by_rank(tmp_path, monkeypatch):
+    monkeypatch.setattr(replicaset, "RANK_MEMO_SECONDS", 5.0)
+
     async def main():
         async with Env(tmp_path) as env:
             await env.c.create(RS, "default", rs_manifest("many", 1200))
@@ -486,6 +493,10 @@ def test_never_creates_more_than_asked_and_scales_down_by_rank(tmp_path):
             await env.c.patch(RS, "default", "many", {"spec": {"replicas": 1}})
             await env.wait_status("many", timeout=30, replicas=1)
             assert [p["metadata"]["name"] for p in await env.pods("app=many")] == [keep]
+            # The ranking memo (1,200 then 700 then 200 pods) outlives the scale-down a while, then goes.
+            assert "default/many" in env.rsc._ranks
+            await until(lambda: _true("default/many" not in env.rsc._ranks), timeout=15,
+                        message="the ranking memo dropped")
             # 25 events per kind at most, as client-go's spam filter allows.
             assert len(await env.events("SuccessfulCreate")) == 25
     run(main())
