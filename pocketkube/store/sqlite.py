@@ -2,13 +2,15 @@
 
 Why a writer process: a durable commit waits for fsync, and doing that on the event loop would
 stall every watch and request behind the disk; doing it on a thread makes SQLite wait for the
-GIL (see sqlwriter.py). One batch at a time is with the writer; new writes wait meanwhile and
-then go together as the next batch: one transaction, one commit (synchronous=FULL: an
-acknowledged write survives `kill -9` and power loss alike). The loop checks the writes of a
-batch against the current values and assigns their revisions as it sends it, so it needs no
-answer from SQLite but "committed". When the writer answers, the loop publishes the batch's
-events in revision order and resolves the callers. A writer that dies is replaced by the next
-batch; whether its last batch was committed is read back from the file.
+GIL (see sqlwriter.py). Writes made while the loop runs its ready callbacks go together as one
+batch: one transaction, one commit (synchronous=FULL: an acknowledged write survives `kill -9`
+and power loss alike). The loop checks the writes of a batch against the current values and
+assigns their revisions as it sends it, so it needs no answer from SQLite but "committed". Two
+batches can be with the writer: while it commits one, the loop checks the next against the
+first's rows and sends it, so neither waits for the other. When the writer answers, the loop
+publishes the batch's events in revision order and resolves the callers; if a batch fails, so
+do those checked after it. A writer that dies is replaced by the next batch; which of its
+batches were committed is read back from the file.
 
 Gets and lists read the loop thread's copy of the current values (sorted by key), not SQLite:
 SQLite already holds what the writer committed before the loop has published it, and a list
@@ -50,6 +52,10 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT
 """
 
 _MAX_BATCH = 2000
+# Batches with the writer at once: while it commits one, the next is checked and sent, so
+# neither the loop nor the writer waits for the other.
+_MAX_INFLIGHT = 2
+_AFTER_FAILURE = "an earlier write failed"
 _WRITER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sqlwriter.py")
 # Bytes of recent events kept in memory for watches that resume slightly behind (older ones
 # are read back from the change log): bounded by size, since objects range from 200 B to 1 MB.
@@ -72,6 +78,22 @@ class _Op:
         self.value = value
         self.expected = expected
         self.future = future
+
+
+class _Batch:
+    """Writes checked together: their outcomes, and what the writer commits for them (`sent`:
+    rows or a compaction; a batch whose writes all failed their checks has nothing to send)."""
+    __slots__ = ("seq", "batch", "results", "rev", "compact", "staged", "sent")
+
+    def __init__(self, seq: int, batch: list[_Op], results: list, rev: int, compact: int | None,
+                 staged: dict, sent: bool):
+        self.seq = seq
+        self.batch = batch
+        self.results = results
+        self.rev = rev
+        self.compact = compact
+        self.staged = staged
+        self.sent = sent
 
 
 class _SqliteWatch(Watch):
@@ -153,9 +175,16 @@ class SqliteStore(Store):
             (k, (v, c, m)) for k, v, c, m in self._r.execute("SELECT key, value, create_rev, mod_rev FROM kv"))
         self._watchers: set[_SqliteWatch] = set()
         self._closed = False
-        # Group commit: writes wait in `_pending` while one batch is with the writer process.
+        # Group commit: writes wait in `_pending` while batches are with the writer process.
         self._pending: list[_Op] = []
-        self._inflight: tuple[list[_Op], list, int, int | None] | None = None
+        self._flush_due = False
+        self._inflight: collections.deque[_Batch] = collections.deque()
+        # Rows of the batches with the writer, newest per key (None: deleted): the next batch
+        # is checked against them, not against what is published.
+        self._unpublished: dict[str, tuple[int, tuple[bytes, int, int] | None]] = {}
+        self._assigned = self._rev      # the last revision given to a write sent to the writer
+        self._seq = 0                   # batches numbered in order
+        self._doomed = 0                # batches up to this number fail (one before them did)
         self._drained: asyncio.Future | None = None
         self._writer: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
@@ -210,9 +239,15 @@ class SqliteStore(Store):
             raise StoreError("store is closed")
         fut = self._loop.create_future()
         self._pending.append(_Op(kind, key, value, expected, fut))
-        if self._inflight is None:
-            self._flush()
+        self._flush_soon()
         return fut
+
+    def _flush_soon(self) -> None:
+        """Send what is pending once the callbacks ready now have run: the writes they make
+        join the same batch. A write alone in its batch would wake every watcher on its own."""
+        if not self._flush_due and len(self._inflight) < _MAX_INFLIGHT:
+            self._flush_due = True
+            self._loop.call_soon(self._flush)
 
     async def create(self, key: str, value: bytes) -> int:
         return await self._submit("create", key, value, None)
@@ -228,10 +263,11 @@ class SqliteStore(Store):
 
     def _flush(self) -> None:
         """Check the pending ops against the current values and send the rows to the writer;
-        ops that all fail their checks are answered at once."""
-        while self._pending and self._inflight is None:
+        ops that all fail their checks are answered in their turn."""
+        self._flush_due = False
+        while self._pending and len(self._inflight) < _MAX_INFLIGHT and not (self._doomed and self._inflight):
             batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
-            rev = self._rev
+            base = rev = self._assigned
             now = self._clock()
             results: list = []
             staged: dict[str, tuple[bytes, int, int] | None] = {}
@@ -250,22 +286,34 @@ class SqliteStore(Store):
                                 res.prev_value, res.create_revision, now))
                 else:
                     compact = res if compact is None else max(compact, res)
-            if not staged and compact is None:
+            self._seq += 1
+            entry = _Batch(self._seq, batch, results, rev, compact, staged, bool(staged) or compact is not None)
+            if not entry.sent and not self._inflight:
                 self._finish(batch, results)
                 continue
+            self._inflight.append(entry)
+            if not entry.sent:
+                continue   # answered after the batches before it
+            for key, row in staged.items():
+                self._unpublished[key] = (rev, row)
+            self._assigned = rev
             upserts = [x for key, row in staged.items() if row is not None for x in (key, *row)]
             deletes = [key for key, row in staged.items() if row is None]
-            self._inflight = (batch, results, rev, compact)
             try:
-                self._send(marshal.dumps((rev, compact, upserts, deletes, log)))
+                self._send(marshal.dumps((base, rev, compact, upserts, deletes, log)))
             except OSError as e:
-                self._answered(f"cannot start the store's writer: {e}")
+                self._writer_failed(f"cannot start the store's writer: {e}")
+        self._note_drained()
 
     def _check(self, op: _Op, rev: int, staged: dict[str, tuple[bytes, int, int] | None]):
         """The outcome of one op at revision `rev`, given the rows staged by the batch so far."""
         if op.kind == "compact":
             return op.expected
-        row = staged[op.key] if op.key in staged else self._current.get(op.key)
+        if op.key in staged:
+            row = staged[op.key]
+        else:
+            unpublished = self._unpublished.get(op.key)
+            row = unpublished[1] if unpublished is not None else self._current.get(op.key)
         if op.kind == "create":
             if row is not None:
                 raise KeyExists(op.key)
@@ -299,7 +347,11 @@ class SqliteStore(Store):
             ours.setblocking(False)
             self._sock = ours
             self._loop.add_reader(ours.fileno(), self._on_readable)
-        self._out = memoryview(sqlwriter.HEADER.pack(len(body)) + body)
+        msg = sqlwriter.HEADER.pack(len(body)) + body
+        if self._out:   # the last batch is still being written: this one follows it
+            self._out = memoryview(bytes(self._out) + msg)
+            return
+        self._out = memoryview(msg)
         self._on_writable()
 
     def _on_writable(self) -> None:
@@ -336,27 +388,59 @@ class SqliteStore(Store):
             self._answered(answer)
 
     def _answered(self, error: str | None) -> None:
-        batch, results, _, _ = self._inflight
-        self._inflight = None
+        """The writer's answer for the oldest batch it has (None: committed)."""
+        entry = self._inflight.popleft()
+        if entry.seq <= self._doomed:
+            error = _AFTER_FAILURE
+        elif error is not None:
+            # Every later batch was checked as if this one had happened: they fail with it (the
+            # writer refuses those it has, as they do not follow its last commit).
+            self._doomed = self._seq
+        self._publish(entry, error)
+        while self._inflight and not self._inflight[0].sent:
+            entry = self._inflight.popleft()
+            self._publish(entry, _AFTER_FAILURE if entry.seq <= self._doomed else None)
+        if not self._inflight and self._doomed:
+            # All that failed is answered: go on from what is published.
+            self._doomed = 0
+            self._assigned = self._rev
+        if self._pending:
+            self._flush_soon()
+        self._note_drained()
+
+    def _note_drained(self) -> None:
+        if not self._inflight and not self._pending and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def _publish(self, entry: "_Batch", error: str | None) -> None:
+        for key in entry.staged:
+            unpublished = self._unpublished.get(key)
+            if unpublished is not None and unpublished[0] == entry.rev:
+                del self._unpublished[key]
+        results = entry.results
         if error is not None:   # disk full, I/O error: nothing of this batch happened
             err = StoreError(f"storage failure: {error}")
-            results = [err for _ in batch]
-        self._finish(batch, results)
-        self._flush()
-        if self._inflight is None and self._drained is not None and not self._drained.done():
-            self._drained.set_result(None)
+            results = [err for _ in entry.batch]
+        self._finish(entry.batch, results)
+
+    def _writer_failed(self, error: str) -> None:
+        """No writer could take the batches sent: they all fail."""
+        while self._inflight:
+            self._answered(error)
 
     def _writer_gone(self) -> None:
         """The writer exited (killed, or out of memory): a new one starts with the next batch.
-        Whether the batch it had was committed is read back from the database."""
+        Which of the batches it had were committed is read back from the database."""
         proc = self._stop_writer()
         if proc is not None:
             self._loop.run_in_executor(None, proc.wait)   # reaped, not left a zombie
-        if self._inflight is not None:
-            _, _, rev, compact = self._inflight
+        if self._inflight:
             meta = dict(self._r.execute("SELECT k, v FROM meta").fetchall())
-            done = meta.get("rev") == rev and (compact is None or meta.get("compact", 0) >= compact)
-            self._answered(None if done else "the store's writer process exited")
+            while self._inflight:
+                entry = self._inflight[0]
+                done = entry.sent and meta.get("rev", 1) >= entry.rev and \
+                    (entry.compact is None or meta.get("compact", 0) >= entry.compact)
+                self._answered(None if done or not entry.sent else "the store's writer process exited")
 
     def _stop_writer(self) -> subprocess.Popen | None:
         sock, self._sock = self._sock, None
@@ -442,7 +526,7 @@ class SqliteStore(Store):
             return
         self._closed = True
         self._compactor.cancel()
-        while self._inflight is not None:   # writes already accepted are finished first
+        while self._inflight or self._pending:   # writes already accepted are finished first
             self._drained = self._loop.create_future()
             await self._drained
         proc = self._stop_writer()   # EOF: the writer exits

@@ -13,10 +13,12 @@ which is also how it dies with the server (its socket closes), after the transac
 
 Runs as a script (`python -I -S sqlwriter.py <socket fd> <database path>`), standard library
 only. Protocol over a stream socket, each message a 4-byte big-endian length then a marshal:
-  store -> writer  (rev, compact, upserts, deletes, log): `upserts` and `log` are flat lists
-                   (4 and 7 values per row, as the kv and log tables' columns), `deletes` keys,
-                   `compact` a revision to drop the change log up to, or None; `rev` the
-                   revision after the batch
+  store -> writer  (base, rev, compact, upserts, deletes, log): `upserts` and `log` are flat
+                   lists (4 and 7 values per row, as the kv and log tables' columns), `deletes`
+                   keys, `compact` a revision to drop the change log up to, or None; `base` the
+                   revision the batch follows and `rev` the revision after it. A batch whose
+                   base is not the last commit's revision is refused: it was checked as if an
+                   earlier batch, which failed, had happened.
   writer -> store  None once committed, or the error's text (nothing of the batch happened)
 """
 
@@ -50,7 +52,7 @@ def connect(path: str) -> sqlite3.Connection:
 
 
 def write(db: sqlite3.Connection, batch: tuple) -> None:
-    rev, compact, upserts, deletes, log = batch
+    _, rev, compact, upserts, deletes, log = batch
     db.execute("BEGIN IMMEDIATE")
     try:
         if compact is not None:
@@ -80,17 +82,25 @@ def read_exactly(f, n: int) -> bytes | None:
 def main() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
     db = connect(sys.argv[2])
+    row = db.execute("SELECT v FROM meta WHERE k='rev'").fetchone()
+    last = row[0] if row else 1   # the revision of the last commit (the store's start value)
     f = sock.makefile("rb")
     while True:
         head = read_exactly(f, HEADER.size)
         body = read_exactly(f, HEADER.unpack(head)[0]) if head else None
         if body is None:   # the store closed, or its process is gone
             return
-        try:
-            write(db, marshal.loads(body))
-            answer = None
-        except Exception as e:   # disk full, I/O error: the store fails the batch's writes
-            answer = f"{type(e).__name__}: {e}"
+        batch = marshal.loads(body)
+        if batch[0] != last:
+            # Checked as if a batch that failed had happened: refused with it.
+            answer = f"the batch follows revision {batch[0]}, the last commit is {last}"
+        else:
+            try:
+                write(db, batch)
+                answer = None
+                last = batch[1]
+            except Exception as e:   # disk full, I/O error: the store fails the batch's writes
+                answer = f"{type(e).__name__}: {e}"
         out = marshal.dumps(answer)
         sock.sendall(HEADER.pack(len(out)) + out)
 

@@ -90,9 +90,9 @@ def test_reads_agree_while_a_commit_is_not_yet_published(make_store, tmp_path):
         r1 = await s.create("/m/a", b"old")
         await s.create("/m/b", b"other")
         pending = asyncio.ensure_future(s.update("/m/a", b"new"))
-        while s._inflight is None and not pending.done():   # the op reaches the writer
+        while not s._inflight and not pending.done():   # the op reaches the writer
             await asyncio.sleep(0)
-        assert s._inflight is not None
+        assert s._inflight
         probe = sqlite3.connect(str(tmp_path / "state.db"))
         deadline = time.monotonic() + 10
         while probe.execute("SELECT value FROM kv WHERE key='/m/a'").fetchone()[0] != b"new":
@@ -275,7 +275,7 @@ def test_writer_killed_mid_batch_fails_that_batch_and_is_replaced(tmp_path):
         [pid] = _writer_pids(path)
         os.kill(pid, signal.SIGSTOP)
         pending = asyncio.ensure_future(s.update("/x/a", b"lost"))
-        while s._inflight is None:   # the batch reaches the writer, which never runs it
+        while not s._inflight:   # the batch reaches the writer, which never runs it
             await asyncio.sleep(0.001)
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(StoreError, match="storage failure"):
@@ -305,14 +305,21 @@ _COMMIT_THEN_DIE = textwrap.dedent("""
 """)
 
 
+def _writer_script(tmp_path, text: str) -> str:
+    """A stand-in for the store's writer (`text` formatted with the real one's directory)."""
+    import pocketkube.store.sqlite as sqlite_store
+    script = tmp_path / "writer.py"
+    script.write_text(text.format(dir=os.path.dirname(sqlite_store._WRITER)))
+    return str(script)
+
+
 def test_writer_dying_after_its_commit_still_publishes_the_batch(tmp_path, monkeypatch):
     import pocketkube.store.sqlite as sqlite_store
-    script = tmp_path / "commit_then_die.py"
-    script.write_text(_COMMIT_THEN_DIE.format(dir=os.path.dirname(sqlite_store._WRITER)))
+    script = _writer_script(tmp_path, _COMMIT_THEN_DIE)
     path = str(tmp_path / "state.db")
 
     async def body():
-        monkeypatch.setattr(sqlite_store, "_WRITER", str(script))
+        monkeypatch.setattr(sqlite_store, "_WRITER", script)
         s = SqliteStore(path)
         w = s.watch("/y/", s.revision)
         r = await s.create("/y/a", b"kept")
@@ -322,6 +329,74 @@ def test_writer_dying_after_its_commit_still_publishes_the_batch(tmp_path, monke
         assert await s.create("/y/b", b"next") == r + 1
         w.close()
         await s.close()
+    run(body())
+
+
+_FAIL_FIRST = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {dir!r})
+    import sqlwriter
+    real = sqlwriter.write
+    calls = []
+
+    def write(db, batch):
+        calls.append(batch)
+        if len(calls) == 1:
+            time.sleep(0.3)   # the next batch is checked and sent meanwhile
+            raise OSError("disk full")
+        real(db, batch)
+    sqlwriter.write = write
+    sqlwriter.main()
+""")
+
+
+def test_a_failed_batch_fails_the_batch_sent_after_it(tmp_path, monkeypatch):
+    """With two batches at the writer, the second was checked as if the first had happened:
+    when the first fails, so does the second, nothing of either is published, and the next
+    write follows what is."""
+    import pocketkube.store.sqlite as sqlite_store
+    script = _writer_script(tmp_path, _FAIL_FIRST)
+    path = str(tmp_path / "state.db")
+
+    async def body():
+        monkeypatch.setattr(sqlite_store, "_WRITER", script)
+        s = SqliteStore(path)
+        w = s.watch("/z/", s.revision)
+        first = asyncio.ensure_future(s.create("/z/a", b"1"))
+        while not s._inflight:
+            await asyncio.sleep(0.001)
+        # Checked against the unpublished create: an update of it at its revision passes.
+        second = asyncio.ensure_future(s.update("/z/a", b"2", expected_revision=s.revision + 1))
+        while len(s._inflight) < 2:
+            await asyncio.sleep(0.001)
+        assert await s.get("/z/a") is None
+        for fut in (first, second):
+            with pytest.raises(StoreError, match="storage failure"):
+                await fut
+        assert await s.get("/z/a") is None and await w.next(0.05) is None
+        r = await s.create("/z/a", b"3")
+        assert r == s.revision and (await w.next(1)).value == b"3"
+        w.close()
+        await s.close()
+        s2 = SqliteStore(path)
+        kv = await s2.get("/z/a")
+        assert (kv.value, kv.mod_revision) == (b"3", r)
+        await s2.close()
+    run(body())
+
+
+def test_close_answers_writes_still_waiting(make_store):
+    """Writes accepted before close are answered, also those that fail their checks."""
+    async def body():
+        s = await make_store()
+        await s.create("/q/a", b"1")
+        taken = asyncio.ensure_future(s.create("/q/a", b"2"))
+        fresh = asyncio.ensure_future(s.create("/q/b", b"3"))
+        await asyncio.sleep(0)   # both submitted, neither sent yet
+        await asyncio.wait_for(s.close(), 10)
+        with pytest.raises(KeyExists):
+            await taken
+        assert isinstance(await fresh, int)
     run(body())
 
 
