@@ -37,23 +37,15 @@ class ObjectMemo:
 
     An informer never changes a cached object: a change replaces it with a new dict. So while a
     cache still holds the same object, whatever was computed from it still holds, and a
-    controller that looks at thousands of objects on every sync (a ReplicaSet counting its pods,
-    a scale-down ranking them) need only look again at the new ones. Entries are keyed by id()
-    and hold the object, which keeps the id from being reused. `basis` is what the values also
-    depend on (a spec, say): a new basis forgets every value.
+    controller that looks at thousands of objects on every sync (a scale-down ranking a
+    ReplicaSet's pods) need only look again at the new ones. Entries are keyed by id() and hold
+    the object, which keeps the id from being reused.
     """
 
-    __slots__ = ("basis", "entries")
+    __slots__ = ("entries",)
 
     def __init__(self) -> None:
-        self.basis: object = None
         self.entries: dict[int, tuple[dict, object]] = {}
-
-    def on_basis(self, basis: object) -> dict[int, tuple[dict, object]]:
-        """The entries computed on `basis` (none if it changed since)."""
-        if basis != self.basis:
-            self.basis, self.entries = basis, {}
-        return self.entries
 
 
 class Informer:

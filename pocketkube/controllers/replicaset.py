@@ -147,10 +147,10 @@ class CensusMemo:
 
     def __init__(self, uid: str = "") -> None:
         self.uid = uid
-        self.basis: object = None
         self.reset(None)
 
     def reset(self, basis: object) -> None:
+        """Forget every class: they were computed on another basis (see take_census)."""
         self.basis = basis
         self.classes: dict[str, int] = {}       # pod key -> class
         self.per_class = [0] * 16
