@@ -288,16 +288,15 @@ class OwnedIndex:
         return self._owned.get(uid) or {}
 
     def owned(self, uid: str) -> list[dict]:
-        return list(self._owned.get(uid, {}).values())
+        return list(self.owned_by(uid).values())
+
+    def orphans(self, namespace: str) -> list[dict]:
+        return list(self._orphans.get(namespace, {}).values())
 
     def of(self, owner: dict) -> tuple[list[dict], list[dict]]:
         """(objects the owner controls, orphans of its namespace)."""
         meta = owner["metadata"]
-        return (list(self._owned.get(meta["uid"], {}).values()),
-                list(self._orphans.get(meta.get("namespace") or "", {}).values()))
-
-    def orphans(self, namespace: str) -> list[dict]:
-        return list(self._orphans.get(namespace, {}).values())
+        return self.owned(meta["uid"]), self.orphans(meta.get("namespace") or "")
 
     def take_changes(self, uid: str) -> set[str] | None:
         """Keys of the owner's objects that changed (or left it) since the last call; None on the
