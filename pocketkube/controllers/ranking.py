@@ -191,17 +191,15 @@ def rank_pods_for_deletion(pods: Iterable[dict], related_pods: Iterable[dict] | 
 
     known = memo.entries if memo is not None else {}
     seen: dict[int, tuple[dict, object]] = {}
-    ranked: list[_Ranked] = []
-    firsts = []
+    ranked: list[tuple[tuple, _Ranked]] = []
     for p in pods:
         entry = known.get(id(p))
         r = entry[1] if entry is not None and entry[0] is p else _Ranked(p)
         seen[id(p)] = (p, r)
         r.rank = on_node.get(r.node, 0)
-        ranked.append(r)
         # The first five criteria order pods lexicographically, so a tuple compares them in C;
         # the rest is a comparison (see _compare_rest), made only where the first five tie.
-        firsts.append((r.assigned, r.phase, r.ready, r.cost, -r.rank))
+        ranked.append(((r.assigned, r.phase, r.ready, r.cost, -r.rank), r))
     if memo is not None:
         memo.entries = seen
     if limit is not None and limit < len(ranked):
@@ -211,14 +209,12 @@ def rank_pods_for_deletion(pods: Iterable[dict], related_pods: Iterable[dict] | 
         # comparison is a consistent order (upstream's, with its UID tie-break inside equal
         # log2 age buckets, is not always; there Go's sort, Python's and a heap each pick
         # their own of the orders it allows).
-        cut = heapq.nsmallest(limit, firsts)[-1]
-        ranked = [r for f, r in zip(firsts, ranked) if f < cut] + \
-            [r for f, r in zip(firsts, ranked) if f == cut]
-        firsts = [(r.assigned, r.phase, r.ready, r.cost, -r.rank) for r in ranked]
-    for r in ranked:
+        cut = heapq.nsmallest(limit, [f for f, _ in ranked])[-1]
+        ranked = [x for x in ranked if x[0] < cut] + [x for x in ranked if x[0] == cut]
+    for _, r in ranked:
         r.ready_bucket = bucket(r.ready_at)
         r.created_bucket = bucket(r.created)
-    keys = [(f, _rest_key(r)) for f, r in zip(firsts, ranked)]
+    keys = [(f, _rest_key(r)) for f, r in ranked]
     if limit is not None and limit < len(keys):
         return [k[-1].obj.pod for k in heapq.nsmallest(limit, keys)]
     keys.sort()
