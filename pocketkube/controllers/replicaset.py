@@ -282,8 +282,7 @@ class ReplicaSetController(Controller):
         self._sync_cost: dict[str, float] = {}   # seconds of CPU the last sync of each key took
         # What syncs of big ReplicaSets need not compute again (census classes, ranking facts).
         self._census: dict[str, CensusMemo] = {}
-        self._ranks: dict[str, ObjectMemo] = {}
-        self._ranks_used: dict[str, float] = {}  # loop time of each ranking memo's last use
+        self._ranks: dict[str, tuple[ObjectMemo, float]] = {}   # with the loop time of its last use
         self._soon: set[str] = set()
         self.rs_informer.add_handler(self._on_rs)
         self.pod_informer.add_handler(self._on_pod)
@@ -314,7 +313,6 @@ class ReplicaSetController(Controller):
             if memo is not None:
                 self.pod_index.untrack(memo.uid)
             self._ranks.pop(key, None)
-            self._ranks_used.pop(key, None)
             self.expectations.forget(key)
             self.queue.add(key)
             return
@@ -573,16 +571,15 @@ class ReplicaSetController(Controller):
         Dropped afterwards, it holds no pod objects (deleted, or replaced since) for long.
         """
         loop = asyncio.get_running_loop()
-        self._ranks_used[key] = used = loop.time()
+        kept = self._ranks.get(key)
+        memo = kept[0] if kept is not None else ObjectMemo()
+        used = loop.time()
+        self._ranks[key] = (memo, used)
 
         def expire() -> None:
-            if self._ranks_used.get(key) == used:   # not used again since
-                self._ranks.pop(key, None)
-                self._ranks_used.pop(key, None)
+            if self._ranks.get(key) == (memo, used):   # not used again since
+                del self._ranks[key]
         loop.call_later(RANK_MEMO_SECONDS, expire)
-        memo = self._ranks.get(key)
-        if memo is None:
-            memo = self._ranks[key] = ObjectMemo()
         return memo
 
     def _related_pods(self, rs: dict) -> list[dict]:
