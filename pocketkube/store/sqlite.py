@@ -81,19 +81,23 @@ class _Op:
 
 
 class _Batch:
-    """Writes checked together: their outcomes, and what the writer commits for them (`sent`:
-    rows or a compaction; a batch whose writes all failed their checks has nothing to send)."""
-    __slots__ = ("seq", "batch", "results", "rev", "compact", "staged", "sent")
+    """Writes checked together: their outcomes, and what the writer commits for them."""
+    __slots__ = ("seq", "batch", "results", "rev", "compact", "staged")
 
     def __init__(self, seq: int, batch: list[_Op], results: list, rev: int, compact: int | None,
-                 staged: dict, sent: bool):
+                 staged: dict):
         self.seq = seq
         self.batch = batch
         self.results = results
         self.rev = rev
         self.compact = compact
         self.staged = staged
-        self.sent = sent
+
+    @property
+    def sent(self) -> bool:
+        """Whether it goes to the writer: rows or a compaction (a batch whose writes all failed
+        their checks has nothing to send)."""
+        return bool(self.staged) or self.compact is not None
 
 
 class _SqliteWatch(Watch):
@@ -163,10 +167,7 @@ class SqliteStore(Store):
         self._loop = asyncio.get_running_loop()
         self._r = sqlwriter.connect(path)
         self._r.executescript(_SCHEMA)
-        row = self._r.execute("SELECT v FROM meta WHERE k='rev'").fetchone()
-        self._rev = row[0] if row else 1
-        row = self._r.execute("SELECT v FROM meta WHERE k='compact'").fetchone()
-        self._compact = row[0] if row else 0
+        self._rev, self._compact = sqlwriter.committed(self._r)
         self._ring: collections.deque[Event] = collections.deque()
         self._ring_bytes = 0
         # Current values as of `self._rev`: gets, lists and the checks of new writes need no
@@ -245,7 +246,7 @@ class SqliteStore(Store):
     def _flush_soon(self) -> None:
         """Send what is pending once the callbacks ready now have run: the writes they make
         join the same batch. A write alone in its batch would wake every watcher on its own."""
-        if not self._flush_due and len(self._inflight) < _MAX_INFLIGHT:
+        if not self._flush_due and self._may_send():
             self._flush_due = True
             self._loop.call_soon(self._flush)
 
@@ -261,11 +262,15 @@ class SqliteStore(Store):
     async def compact(self, revision: int) -> None:
         await self._submit("compact", "", None, revision)
 
+    def _may_send(self) -> bool:
+        """Room with the writer, and no failed batch still being answered."""
+        return len(self._inflight) < _MAX_INFLIGHT and not (self._doomed and self._inflight)
+
     def _flush(self) -> None:
         """Check the pending ops against the current values and send the rows to the writer;
         ops that all fail their checks are answered in their turn."""
         self._flush_due = False
-        while self._pending and len(self._inflight) < _MAX_INFLIGHT and not (self._doomed and self._inflight):
+        while self._pending and self._may_send():
             batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
             base = rev = self._assigned
             now = self._clock()
@@ -287,7 +292,7 @@ class SqliteStore(Store):
                 else:
                     compact = res if compact is None else max(compact, res)
             self._seq += 1
-            entry = _Batch(self._seq, batch, results, rev, compact, staged, bool(staged) or compact is not None)
+            entry = _Batch(self._seq, batch, results, rev, compact, staged)
             if not entry.sent and not self._inflight:
                 self._finish(batch, results)
                 continue
@@ -435,12 +440,13 @@ class SqliteStore(Store):
         if proc is not None:
             self._loop.run_in_executor(None, proc.wait)   # reaped, not left a zombie
         if self._inflight:
-            meta = dict(self._r.execute("SELECT k, v FROM meta").fetchall())
+            rev, compact = sqlwriter.committed(self._r)
             while self._inflight:
+                # The oldest is always a sent batch: those with nothing to send are answered
+                # with the batch before them.
                 entry = self._inflight[0]
-                done = entry.sent and meta.get("rev", 1) >= entry.rev and \
-                    (entry.compact is None or meta.get("compact", 0) >= entry.compact)
-                self._answered(None if done or not entry.sent else "the store's writer process exited")
+                done = rev >= entry.rev and (entry.compact is None or compact >= entry.compact)
+                self._answered(None if done else "the store's writer process exited")
 
     def _stop_writer(self) -> subprocess.Popen | None:
         sock, self._sock = self._sock, None

@@ -51,6 +51,12 @@ def connect(path: str) -> sqlite3.Connection:
     return db
 
 
+def committed(db: sqlite3.Connection) -> tuple[int, int]:
+    """(revision, compaction revision) of the last commit; a new database starts at (1, 0)."""
+    meta = dict(db.execute("SELECT k, v FROM meta").fetchall())
+    return meta.get("rev", 1), meta.get("compact", 0)
+
+
 def write(db: sqlite3.Connection, batch: tuple) -> None:
     _, rev, compact, upserts, deletes, log = batch
     db.execute("BEGIN IMMEDIATE")
@@ -82,8 +88,7 @@ def read_exactly(f, n: int) -> bytes | None:
 def main() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
     db = connect(sys.argv[2])
-    row = db.execute("SELECT v FROM meta WHERE k='rev'").fetchone()
-    last = row[0] if row else 1   # the revision of the last commit (the store's start value)
+    last, _ = committed(db)
     f = sock.makefile("rb")
     while True:
         head = read_exactly(f, HEADER.size)
