@@ -139,19 +139,27 @@ class SchedulingQueue:
     # ---- what the scheduling loop calls ----------------------------------------------------------
 
     async def pop(self) -> str | None:
+        """The next pod to schedule, waiting for one; None once closed."""
         while True:
-            while self._active:
-                _, seq, key = heapq.heappop(self._active)
-                q = self.pods.get(key)
-                if q is not None and q.where == ACTIVE and q.seq == seq:
-                    q.where = IN_FLIGHT
-                    q.attempts += 1
-                    q.last_attempt = self.clock.now()
-                    return key
+            key = self.pop_ready()
+            if key is not None:
+                return key
             if self._closed:
                 return None
             self._wakeup.clear()
             await self._wakeup.wait()
+
+    def pop_ready(self) -> str | None:
+        """The next pod to schedule if one is waiting now."""
+        while self._active:
+            _, seq, key = heapq.heappop(self._active)
+            q = self.pods.get(key)
+            if q is not None and q.where == ACTIVE and q.seq == seq:
+                q.where = IN_FLIGHT
+                q.attempts += 1
+                q.last_attempt = self.clock.now()
+                return key
+        return None
 
     def done(self, key: str) -> None:
         """Scheduled (or no longer ours): the pod leaves the queue."""
