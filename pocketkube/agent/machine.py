@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 
 # The kubelet's default hard eviction thresholds, which allocatable subtracts from capacity.
+MAX_PODS = 110                         # the kubelet's default maxPods
 _MEMORY_RESERVED = 100 * 1024 * 1024   # memory.available<100Mi
 _DISK_RESERVED_FRACTION = 0.10         # nodefs.available<10%
 
@@ -121,10 +122,10 @@ class Machine:
     def capacity(self) -> dict[str, str]:
         return {"cpu": str(self.cpu), "ephemeral-storage": f"{self.disk // 1024}Ki",
                 "hugepages-1Gi": "0", "hugepages-2Mi": "0",
-                "memory": f"{self.memory // 1024}Ki", "pods": "110"}
+                "memory": f"{self.memory // 1024}Ki", "pods": str(MAX_PODS)}
 
     def allocatable(self) -> dict[str, str]:
         return {"cpu": str(self.cpu),
                 "ephemeral-storage": str(int(self.disk * (1 - _DISK_RESERVED_FRACTION))),
                 "hugepages-1Gi": "0", "hugepages-2Mi": "0",
-                "memory": f"{max(0, self.memory - _MEMORY_RESERVED) // 1024}Ki", "pods": "110"}
+                "memory": f"{max(0, self.memory - _MEMORY_RESERVED) // 1024}Ki", "pods": str(MAX_PODS)}

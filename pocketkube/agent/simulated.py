@@ -36,6 +36,7 @@ from ..client import STRATEGIC, Client
 from ..client.informer import ComponentInformers, Informer
 from ..client.workqueue import WorkQueue, run_workers
 from ..clock import Clock, parse_rfc3339
+from .machine import MAX_PODS
 
 log = logging.getLogger("pocketkube.simulated")
 
@@ -52,7 +53,7 @@ BACKOFF_INITIAL = 10.0         # kubelet's crash-loop back-off: 10 s doubling ..
 BACKOFF_MAX = 300.0            # ... up to five minutes
 
 CAPACITY = {"cpu": "32", "ephemeral-storage": "1Ti", "hugepages-1Gi": "0", "hugepages-2Mi": "0",
-            "memory": "256Gi", "pods": "110"}
+            "memory": "256Gi", "pods": str(MAX_PODS)}
 
 # The pod conditions the kubelet writes, in its order (PodScheduled is kept as the scheduler
 # wrote it, and added if missing).
