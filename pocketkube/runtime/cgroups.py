@@ -150,7 +150,7 @@ class Cgroups:
     def plan(self, name: str, memory_limit: int | None,
              cpu_millis: int | None) -> tuple[CgroupHandle | None, list[list]]:
         """The container's cgroup(s), not made yet: the handle and the steps that make them
-        (isolation/cgroupfs.py; the spawn helper's child takes them just before joining, so
+        (isolation/cgroupfs.py; the spawn helper takes them just before its child joins, so
         that the agent's event loop makes no cgroupfs call). (None, []) without cgroups."""
         if not self.available:
             return None, []

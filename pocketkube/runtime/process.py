@@ -416,7 +416,7 @@ class ProcessRuntime(Runtime):
             mounts: list = []
             if self.isolated:
                 mounts, pinned, created = self._prepare_paths(spec, working_dir)
-                # made by the spawn helper's child: no cgroupfs call on this thread
+                # made by the spawn helper: no cgroupfs call on this thread
                 cgroup, cgroup_steps = self.cgroups.plan(cid, spec.memory_limit, spec.cpu_limit_millis)
             elif not os.path.isdir(working_dir):
                 created = self._make_path(working_dir, True)

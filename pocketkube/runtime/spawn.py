@@ -42,8 +42,10 @@ class Spawned(NamedTuple):
 class HelperSpawner(HelperProcess):
     script = SPAWND
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, fork: bool = False) -> None:
+        """fork: the helper forks and sets up in Python even where _vspawn is built (the
+        path it takes without a C compiler, kept for tests)."""
+        super().__init__(*(["--fork"] if fork else []))
         self._next = 0
         self._pending: dict[int, tuple[asyncio.Future, OnExit]] = {}
         self._exits: dict[int, OnExit] = {}

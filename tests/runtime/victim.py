@@ -1,18 +1,22 @@
 """A stand-in agent for the crash test: starts a pod (and SPARES spare pod networks), reports
 what it created, then waits to be killed with SIGKILL.
-Usage: victim.py STATE_DIR CIDR BRIDGE MARKER [SPARES]"""
+Usage: victim.py STATE_DIR CIDR BRIDGE MARKER [SPARES [fork|vspawn]]"""
 
 import asyncio
 import json
 import sys
 
 from pocketkube.runtime import ContainerSpec, ProcessRuntime, SandboxSpec
+from pocketkube.runtime.spawn import HelperSpawner
 
 
 async def main() -> None:
     state_dir, cidr, bridge, marker = sys.argv[1:5]
     spares = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+    fork = len(sys.argv) > 6 and sys.argv[6] == "fork"
     rt = ProcessRuntime(state_dir, node_cidr=cidr, bridge=bridge)
+    if fork:    # the spawn helper's Python path, which forks processes ahead
+        rt._spawner = HelperSpawner(fork=True)
     rt.start_pool(spares)
     sandbox = await rt.create_sandbox(SandboxSpec("victim-pod", "default", "victim", "victim"))
     deadline = asyncio.get_running_loop().time() + 10
@@ -30,7 +34,7 @@ async def main() -> None:
     def helper_children() -> list[int]:
         with open(f"/proc/{helper}/task/{helper}/children") as f:
             return [int(p) for p in f.read().split()]
-    while rt.isolated and spares and len(helper_children()) <= len(started):   # forked ahead again
+    while fork and rt.isolated and spares and len(helper_children()) <= len(started):   # forked ahead again
         assert asyncio.get_running_loop().time() < deadline + 10, "the helper forked nothing ahead"
         await asyncio.sleep(0.01)
     print(json.dumps({

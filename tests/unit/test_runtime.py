@@ -30,7 +30,8 @@ from pocketkube.runtime.images import ImageCatalog, image_key
 from pocketkube.runtime.isolation.cgroupfs import apply_steps
 from pocketkube.runtime.logs import CRILogWriter
 from pocketkube.runtime.process import _isolation_unavailable
-from pocketkube.runtime.spawn import PopenSpawner
+from pocketkube.runtime import process as process_module
+from pocketkube.runtime.spawn import HelperSpawner, PopenSpawner
 
 from tests.unit.harness import until
 
@@ -38,6 +39,22 @@ ISOLATION = _isolation_unavailable() is None
 PY = "python3"
 CRI_LINE = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr) [FP] .*$")
 VICTIM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runtime", "victim.py")
+
+
+@pytest.fixture(autouse=True, params=["vspawn", "fork"])
+def spawn_path(request, monkeypatch) -> str:
+    """Every test runs both ways the spawn helper starts a process: through _vspawn (the C
+    extension built at install) and by forking in Python (without a C compiler)."""
+    if request.param == "fork" and sys.platform.startswith("linux"):
+        monkeypatch.setattr(process_module, "default_spawner", lambda: HelperSpawner(fork=True))
+    return request.param
+
+
+def test_vspawn_is_built(spawn_path):
+    # pip install builds it wherever there is a C compiler (setup.py); CI has one
+    if sys.platform.startswith("linux"):
+        from pocketkube.runtime import _vspawn
+        assert callable(_vspawn.spawn)
 
 
 def spec(name: str, command: list[str], **kw) -> ContainerSpec:
@@ -347,9 +364,10 @@ def test_a_pod_network_abandoned_while_being_made_is_removed_once_made(tmp_path)
     with_runtime(tmp_path, body)
 
 
-def test_helpers_that_die_are_replaced(tmp_path):
+def test_helpers_that_die_are_replaced(tmp_path, spawn_path):
     """The network helper, and processes the spawn helper forked ahead, killed under the
-    runtime: the next pod and container start as if nothing happened."""
+    runtime: the next pod and container start as if nothing happened. With _vspawn the
+    helper forks nothing ahead: its only children are containers."""
     async def body(rt):
         if not rt.isolated:
             return
@@ -366,13 +384,17 @@ def test_helpers_that_die_are_replaced(tmp_path):
         def forked_ahead() -> list[int]:
             with open(f"/proc/{helper}/task/{helper}/children") as f:
                 return [int(p) for p in f.read().split()]
-        stubs = await until(lambda: len(forked_ahead()) == 2 and forked_ahead(), message="two forked ahead")
-        for pid in stubs:
-            os.kill(pid, signal.SIGKILL)
-        await until(lambda: not set(stubs) & set(forked_ahead()), message="the killed ones reaped")
+        if spawn_path == "fork":
+            stubs = await until(lambda: len(forked_ahead()) == 2 and forked_ahead(), message="two forked ahead")
+            for pid in stubs:
+                os.kill(pid, signal.SIGKILL)
+            await until(lambda: not set(stubs) & set(forked_ahead()), message="the killed ones reaped")
         log = str(tmp_path / "after.log")
-        c = await rt.start(sb, spec("after", ["sh", "-c", "echo pid=$$"]), log)
-        assert (await rt.wait(c)).exit_code == 0 and read_log(log) == b"pid=1\n"
+        c = await rt.start(sb, spec("after", ["sh", "-c", "echo pid=$$; sleep 30"]), log)
+        await until(lambda: read_log(log) == b"pid=1\n", message="the container ran")
+        if spawn_path == "vspawn":
+            assert forked_ahead() == [c.pid]
+        await rt.stop(c, 1)
 
     with_runtime(tmp_path, body)
 
@@ -498,6 +520,14 @@ def test_start_errors_say_what_is_wrong(tmp_path):
             with pytest.raises(StartError, match="does not exist"):
                 await rt.start(sb, spec("x", ["true"], mounts=[Mount(str(tmp_path / "missing"), "/x")]),
                                str(tmp_path / "x.log"))
+            # found only by the child, inside the container's mounts: its own words come back
+            (tmp_path / "ro").mkdir()
+            with pytest.raises(StartError, match="Read-only file system") as e:
+                await rt.start(sb, spec("x", ["true"], working_dir="/ro/sub",
+                                        mounts=[Mount(str(tmp_path / "ro"), "/ro", read_only=True)]),
+                               str(tmp_path / "x.log"))
+            assert e.value.message.startswith("failed to create container: OSError: ")
+            assert not (tmp_path / "ro" / "sub").exists()
         with pytest.raises(ImageError):
             await rt.start(sb, spec("x", [], image="acme/unknown:1"), str(tmp_path / "x.log"))
 
@@ -506,11 +536,12 @@ def test_start_errors_say_what_is_wrong(tmp_path):
 
 # -- crashes -------------------------------------------------------------------------------
 
-def test_killing_the_agent_kills_its_containers_and_cleanup_removes_the_rest(tmp_path):
+def test_killing_the_agent_kills_its_containers_and_cleanup_removes_the_rest(tmp_path, spawn_path):
     state = str(tmp_path / "state")
     cidr, bridge = test_network()
     m = marker()
-    victim = subprocess.Popen([sys.executable, VICTIM, state, cidr, bridge, m, "2"], stdout=subprocess.PIPE)
+    victim = subprocess.Popen([sys.executable, VICTIM, state, cidr, bridge, m, "2", spawn_path],
+                              stdout=subprocess.PIPE)
     info = {}
 
     async def cleanup():
@@ -541,8 +572,11 @@ def test_killing_the_agent_kills_its_containers_and_cleanup_removes_the_rest(tmp
             assert os.path.exists(f"/sys/class/net/{info['netns']}")
             assert info["cgroups"] and all(os.path.isdir(d) for d in info["cgroups"])
             assert len(info["spares"]) == 2 and all(os.path.exists(f"/run/netns/{k}") for k in info["spares"])
-            # the two containers and the processes the helper forked ahead for the next ones
-            assert len(info["helper_children"]) > 2
+            # the two containers, and in Python the processes forked ahead for the next ones
+            if spawn_path == "fork":
+                assert len(info["helper_children"]) > 2
+            else:
+                assert sorted(info["helper_children"]) == sorted(info["pids"])
     finally:
         if victim.poll() is None:
             victim.kill()

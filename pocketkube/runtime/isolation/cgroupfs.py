@@ -1,8 +1,9 @@
 """Making cgroups from a list of steps, apart from the code that decides them (../cgroups.py).
 
-The steps run in the spawn helper's child, just before it joins the cgroups, so the agent's
-event loop never waits on cgroupfs. This module is that child's only view of cgroups and
-imports nothing but `os`: everything the helper imports makes each of its forks dearer.
+The steps run in the spawn helper (or, when it forks in Python, in its child) just before
+the child joins the cgroups, so the agent's event loop never waits on cgroupfs. This module
+is the helper's only view of cgroups and imports nothing but `os`: everything the helper
+imports makes each of its forks dearer.
 """
 
 from __future__ import annotations
