@@ -318,7 +318,7 @@ class Helper:
                     netns, bool(req.get("newns")),
                     os.fsencode(req["hostname"][:64]) if req.get("hostname") else None,
                     os.fsencode(req["hosts"]) if req.get("hosts") else None,
-                    bool(req.get("newpid")),
+                    newpid,     # PID 1 of a new PID namespace: a /proc of its own
                     [(os.fsencode(src), os.fsencode(dst), bool(ro), bool(is_dir))
                      for src, dst, ro, is_dir in req.get("mounts") or ()],
                     0 if newpid else self.pid)
