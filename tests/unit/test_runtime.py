@@ -50,7 +50,7 @@ def spawn_path(request, monkeypatch) -> str:
     return request.param
 
 
-def test_vspawn_is_built(spawn_path):
+def test_vspawn_is_built():
     # pip install builds it wherever there is a C compiler (setup.py); CI has one
     if sys.platform.startswith("linux"):
         from pocketkube.runtime import _vspawn
