@@ -99,10 +99,15 @@ def _child(req: dict, fds: list[int], err_w: int, helper_pid: int) -> None:
         _exec(req["argv"], req["env"])
     except BaseException as e:
         try:
-            detail = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            os.write(err_w, f"{type(e).__name__}: {detail}".encode()[:4000])
+            os.write(err_w, _error_text(e).encode()[:4000])
         finally:
             os._exit(127)
+
+
+def _error_text(e: BaseException) -> str:
+    """What a failed start reports: "FileNotFoundError: No such file or directory"."""
+    detail = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+    return f"{type(e).__name__}: {detail}"
 
 
 def _stub(sock: socket.socket, err_w: int, helper_pid: int) -> None:
@@ -128,17 +133,30 @@ def _stub(sock: socket.socket, err_w: int, helper_pid: int) -> None:
 
 def _exec(argv: list[str], env: dict[str, str]) -> None:
     # os.execvpe would import `warnings` in the child: a millisecond of CPU per container
-    if "/" in argv[0]:
-        os.execve(argv[0], argv, env)
     error: OSError | None = None
-    for d in (env.get("PATH") or os.defpath).split(":"):
+    for path in _exec_paths(argv[0], env):
         try:
-            os.execve(os.path.join(d or ".", argv[0]), argv, env)
+            os.execve(path, argv, env)
         except (FileNotFoundError, NotADirectoryError) as e:
             error = error or e
         except PermissionError as e:
             error = e
     raise error or FileNotFoundError(2, f"{argv[0]}: not found")
+
+
+def _pidfd(pid: int) -> int:
+    """A pidfd for the child, or -1 where the kernel has none."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return -1
+
+
+def _exec_paths(program: str, env: dict[str, str]) -> list[str]:
+    """Where execvp would look for the program, in order."""
+    if "/" in program:
+        return [program]
+    return [os.path.join(d or ".", program) for d in (env.get("PATH") or os.defpath).split(":")]
 
 
 def _mount_namespace(req: dict) -> None:
@@ -284,10 +302,7 @@ class Helper:
                 syscalls.setns(self.own_pidns, syscalls.CLONE_NEWPID)
         os.close(err_w)
         self.children.add(pid)
-        try:
-            pidfd = os.pidfd_open(pid)
-        except (AttributeError, OSError):
-            pidfd = -1
+        pidfd = _pidfd(pid)
         # read here, not by the agent: every file it opens costs its event loop a GIL handoff
         self.confirming[err_r] = (req["id"], pid, pidfd, process_start_time(pid))
         self.sel.register(err_r, selectors.EVENT_READ, "exec")
@@ -302,10 +317,8 @@ class Helper:
             apply_steps(req.get("cgroup_steps") or [])
             if req.get("netns"):
                 netns = os.open(req["netns"], os.O_RDONLY | os.O_CLOEXEC)
-            argv0 = req["argv"][0]
             env = req["env"]
-            paths = [argv0] if "/" in argv0 else \
-                [os.path.join(d or ".", argv0) for d in (env.get("PATH") or os.defpath).split(":")]
+            paths = _exec_paths(req["argv"][0], env)
             if newpid:
                 syscalls.unshare(syscalls.CLONE_NEWPID)    # for this child only
             try:
@@ -326,8 +339,7 @@ class Helper:
                 if newpid:
                     syscalls.setns(self.own_pidns, syscalls.CLONE_NEWPID)
         except (OSError, ValueError, TypeError, KeyError, IndexError) as e:
-            detail = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            self.send({"id": req["id"], "error": f"{type(e).__name__}: {detail}"})
+            self.send({"id": req["id"], "error": _error_text(e)})
             return
         finally:
             os.close(err_w)
@@ -344,10 +356,7 @@ class Helper:
             self.send({"id": req["id"], "error": error.decode(errors="replace")})
             return
         self.children.add(pid)
-        try:
-            pidfd = os.pidfd_open(pid)
-        except (AttributeError, OSError):
-            pidfd = -1
+        pidfd = _pidfd(pid)
         self.send({"id": req["id"], "pid": pid, "start_time": process_start_time(pid)},
                   [pidfd] if pidfd >= 0 else [])
         if pidfd >= 0:
@@ -375,10 +384,7 @@ class Helper:
             return
         theirs.close()
         os.close(err_w)
-        try:
-            pidfd = os.pidfd_open(pid)
-        except (AttributeError, OSError):
-            pidfd = -1
+        pidfd = _pidfd(pid)
         self.stubs[pid] = (ours, err_r, pidfd, process_start_time(pid))
 
     def set_pool(self, n: int) -> None:
