@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sqlite3
 import ssl
 import subprocess
@@ -105,8 +106,7 @@ async def time_to_ready(data_dir: str, *extra: str) -> tuple[float, float]:
     return ready, rss
 
 
-async def main(args) -> None:
-    tmp = tempfile.mkdtemp(prefix="pk-bench-")
+async def main(args, tmp: str) -> None:
     compile_package()
     # Start-up as users run it: `pocketkube up` with controllers, scheduler and the local node.
     full_dir = os.path.join(tmp, "full")
@@ -220,4 +220,8 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--clients", type=int, default=16)
-    asyncio.run(main(ap.parse_args()))
+    tmp = tempfile.mkdtemp(prefix="pk-bench-")
+    try:
+        asyncio.run(main(ap.parse_args(), tmp))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -16,6 +16,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import signal
 import ssl
 import subprocess
@@ -177,6 +178,7 @@ def process_pods(n: int) -> dict:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def simulated_nodes(n: int) -> dict:
@@ -198,6 +200,7 @@ def simulated_nodes(n: int) -> dict:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:

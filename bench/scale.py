@@ -20,6 +20,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import signal
 import ssl
 import subprocess
@@ -137,6 +138,8 @@ class Cluster:
             self.proc.wait(30)
         except Exception:
             os.killpg(self.proc.pid, signal.SIGKILL)
+        # A 10,000-pod store is hundreds of MB: runs must not fill the disk.
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 class PodWatch:
