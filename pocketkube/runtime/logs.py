@@ -37,6 +37,23 @@ def format_ts(ns: int) -> bytes:
     return b"%s.%09dZ" % (prefix, frac)
 
 
+def make_dirs(path: str) -> None:
+    """os.makedirs(path, exist_ok=True) in fewer syscalls for the usual case, a new pod's log
+    directory under an existing pods directory: mkdir, fall back to the parent on ENOENT
+    (makedirs stats each level first)."""
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
+    except FileNotFoundError:
+        parent = os.path.dirname(path)
+        if parent == path:
+            raise
+        make_dirs(parent)
+        make_dirs(path)
+
+
 class CRILogWriter:
     """Turns a container's raw stdout/stderr bytes into CRI log records in one file."""
 
@@ -44,8 +61,13 @@ class CRILogWriter:
         self.path = path
         self.max_bytes = max_bytes
         self.max_line = max_line
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
-        self._size = os.fstat(self._fd).st_size
+        # The file (and its directory) is made at the first output, not at start: making an
+        # inode can take a tenth of a millisecond or more on the event loop's thread, on the
+        # way to Running, and many containers print nothing. Readers treat a missing file as
+        # an empty log.
+        self._fd = -1
+        self._size = 0
+        self._closed = False
         self._pending: dict[bytes, bytes] = {}
 
     def write(self, stream: bytes, data: bytes) -> None:
@@ -75,14 +97,28 @@ class CRILogWriter:
             self._emit(format_ts(time.time_ns()) + b" " + stream + b" F " + rest + b"\n")
 
     def close(self) -> None:
-        if self._fd < 0:
+        if self._closed:
             return
-        for stream in list(self._pending):
-            self.flush_partial(stream)
-        os.close(self._fd)
-        self._fd = -1
+        try:
+            for stream in list(self._pending):
+                self.flush_partial(stream)
+        except OSError:
+            pass    # as a write that failed before it: the container's end still counts
+        self._closed = True
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _open(self) -> None:
+        make_dirs(os.path.dirname(os.path.abspath(self.path)))
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        self._size = os.fstat(self._fd).st_size
 
     def _emit(self, blob: bytes) -> None:
+        if self._fd < 0:
+            if self._closed:
+                return
+            self._open()
         if self._size and self._size + len(blob) > self.max_bytes:
             self._rotate()
         view = memoryview(blob)

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from .isolation.ipam import IPAllocator
@@ -52,6 +53,9 @@ class PodNetworks:
         self._last_demand = 0.0
         self._closed = False
         self._tasks: set[asyncio.Task] = set()
+        # called on the loop with (key, ip) when a spare is ready: what else a pod's network
+        # needs can be made while the node is quiet too (the runtime's hosts file)
+        self.on_spare: Callable[[str, str], None] | None = None
 
     # -- taking and giving back ---------------------------------------------------------------
 
@@ -170,6 +174,11 @@ class PodNetworks:
                     await asyncio.sleep(RETRY_AFTER)
                     continue
                 if self._making.pop(key, None) is not None:
+                    if self.on_spare is not None:
+                        try:
+                            self.on_spare(key, ip)
+                        except OSError as e:    # only a head start: the pod makes it anyway
+                            log.warning("preparing spare pod network %s: %s", key, e)
                     self._spares.append((key, ip))
         finally:
             self._refill = None

@@ -29,7 +29,7 @@ from pocketkube.runtime import (ContainerSpec, ImageError, Mount, ProcessRuntime
 from pocketkube.runtime.images import ImageCatalog, image_key
 from pocketkube.runtime.isolation.cgroupfs import apply_steps
 from pocketkube.runtime.logs import CRILogWriter
-from pocketkube.runtime.process import _isolation_unavailable
+from pocketkube.runtime.process import HOSTS_TEMPLATE, _isolation_unavailable
 from pocketkube.runtime import process as process_module
 from pocketkube.runtime.spawn import HelperSpawner, PopenSpawner
 
@@ -225,6 +225,27 @@ def test_log_rotation_long_lines_and_follow(tmp_path):
     assert followed.endswith(b"more 59\nlast, no newline\n")
 
 
+def test_log_file_is_made_at_the_first_output(tmp_path):
+    silent = str(tmp_path / "pod_a" / "c" / "0.log")
+    w = CRILogWriter(silent)
+    w.close()
+    assert not os.path.exists(os.path.dirname(silent))      # nothing printed, nothing made
+    assert read_log(silent) == b""
+
+    async def follow_silent():
+        return [c async for c in follow_log(silent, poll_interval=0.01, stop=lambda: True)]
+    assert asyncio.run(follow_silent()) == []
+
+    path = str(tmp_path / "pod_b" / "c" / "1.log")
+    w = CRILogWriter(path)
+    w.write(b"stdout", b"partial")
+    assert not os.path.exists(path)                          # no complete line yet
+    w.close()                                                # the last line is still a line
+    assert read_log(path) == b"partial\n"
+    w.write(b"stdout", b"after close\n")                     # ignored: the container has ended
+    assert read_log(path) == b"partial\n"
+
+
 # -- exits and stopping --------------------------------------------------------------------
 
 def test_exit_codes_and_reasons(tmp_path):
@@ -337,12 +358,15 @@ def test_warm_pool_hands_out_ready_networks_and_refills_when_pods_stop_arriving(
         c = await rt.start(pods[0], spec("web", server), str(tmp_path / "web.log"))
         assert await asyncio.get_running_loop().run_in_executor(None, http_get, f"http://{pods[0].ip}:80/") == 200
         await rt.stop(c, 5)
-        # started by a process the helper forked ahead: as isolated as any (PID 1, own hostname)
+        # started by a process the helper forked ahead: as isolated as any (PID 1, own hostname);
+        # the hosts file made with the spare network, finished with the pod's own line
         log = str(tmp_path / "who.log")
-        c = await rt.start(pods[1], spec("who", ["sh", "-c", "echo pid=$$ host=$(hostname)"]), log)
-        assert (await rt.wait(c)).exit_code == 0 and read_log(log) == b"pid=1 host=web1\n"
+        c = await rt.start(pods[1], spec("who", ["sh", "-c", "echo pid=$$ host=$(hostname); cat /etc/hosts"]), log)
+        assert (await rt.wait(c)).exit_code == 0
+        assert read_log(log).decode() == f"pid=1 host=web1\n{HOSTS_TEMPLATE}{pods[1].ip}\tweb1\n"
         await until(lambda: rt.networks.spares == 2, message="the pool refilled")
         assert len(rt.ipam.allocations()) == 5
+        assert len(os.listdir(tmp_path / "state" / "hosts")) == 5      # three pods', two spares'
         # with_runtime removes the pods, then remove_bridge() drains the pool: nothing is left
 
     with_runtime(tmp_path, body)
@@ -416,8 +440,10 @@ def test_close_removes_spare_networks(tmp_path):
         try:
             rt.start_pool(3)
             await until(lambda: rt.networks.spares == 3, message="three spare networks")
+            assert len(os.listdir(tmp_path / "state" / "hosts")) == 3      # made with them
         finally:
             await asyncio.to_thread(rt.close)     # as the agent does: from a thread
+        assert os.listdir(tmp_path / "state" / "hosts") == []
         # their veths go with the namespaces, as the kernel gets to it
         await until(lambda: [n for n in leftovers(rt) if not n.startswith("bridge")] == [],
                     message="the spares gone", timeout=10)
