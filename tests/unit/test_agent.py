@@ -409,11 +409,11 @@ def test_graceful_deletion_sends_sigterm_then_removes_the_pod(tmp_path):
         async with Env(tmp_path) as env:
             marker = tmp_path / "got-term"
             await env.pod("web", ["sh", "-c", f"trap 'echo term > {marker}; exit 0' TERM; "
-                                              "while true; do sleep 0.1; done"], restart="Always")
+                                              "echo up; while true; do sleep 0.1; done"], restart="Always")
             pod = await env.wait_phase("web", "Running")
             inst = env.agent.workers[pod["metadata"]["uid"]].instances["c"]
             pod_dir = tmp_path / "node" / "pods" / f"default_web_{pod['metadata']['uid']}"
-            assert pod_dir.exists()
+            await until(pod_dir.exists, message="the log under the pod's directory")   # at the first output
             t0 = time.monotonic()
             deleted = await env.c.delete("pods", "default", "web")
             assert deleted["metadata"]["deletionGracePeriodSeconds"] == 30
