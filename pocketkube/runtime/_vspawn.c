@@ -9,7 +9,8 @@
  *
  * The child does what spawnd.py's Python child does, in the same order (see its docstring for
  * the request): parent-death signal, join cgroups, setsid, join the pod's network namespace,
- * a mount and UTS namespace with the pod's mounts, /proc and hostname, then the working
+ * a mount and UTS namespace with the pod's mounts, /proc and hostname (the mount namespace
+ * copied from a template without the host's netns pins, where the helper has one), then the working
  * directory, stdio, and execve along the candidate paths. Errors go to `err_fd` as
  * "<Python exception name>: <message>" (the text spawnd.py's child wrote), then exit 127.
  * Nothing here may touch Python objects, malloc or locks once the child runs: everything it
@@ -49,7 +50,7 @@ typedef struct {
 typedef struct {
     char **argv, **envp, **paths, **cgroups;
     const char *cwd, *hostname, *hosts;
-    int stdin_fd, stdout_fd, stderr_fd, err_fd, netns_fd;
+    int stdin_fd, stdout_fd, stderr_fd, err_fd, netns_fd, mnt_template;
     int setsid, newns, mount_proc;
     pid_t helper_pid;            /* 0: in a new PID namespace, where getppid() says 0 */
     mount_spec *mounts;
@@ -137,6 +138,11 @@ static int parent_dir(const char *path, char *out, size_t cap) {
 }
 
 static void mount_namespace(const request *r) {
+    /* A copy of the template (see mount_template) rather than of the host's namespace: the
+     * host's holds every pod's netns pin, and copying them, then detaching them, was most
+     * of a container's start in a burst. */
+    if (r->mnt_template >= 0 && setns(r->mnt_template, CLONE_NEWNS) != 0)
+        fail(r, errno, "setns (mount namespace template)", NULL, NULL, NULL);
     if (unshare(CLONE_NEWNS | (r->hostname ? CLONE_NEWUTS : 0)) != 0)
         fail(r, errno, "unshare", NULL, NULL, NULL);
     /* slave: our mounts stay private, while unmounts on the host still reach us */
@@ -149,8 +155,10 @@ static void mount_namespace(const request *r) {
     }
     if (r->mount_proc && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
         fail(r, errno, "mount b'/proc'", NULL, NULL, NULL);
-    /* other pods' netns pins are not ours to hold (they would keep those netns alive) */
-    umount2("/run/netns", MNT_DETACH);
+    /* other pods' netns pins are not ours to hold (they would keep those netns alive);
+     * a template has none */
+    if (r->mnt_template < 0)
+        umount2("/run/netns", MNT_DETACH);
     for (Py_ssize_t i = 0; i < r->n_mounts; i++) {
         const mount_spec *m = &r->mounts[i];
         struct stat st;
@@ -260,6 +268,50 @@ static const char *opt_bytes(PyObject *o) {
     return o == Py_None ? NULL : PyBytes_AsString(o);
 }
 
+/* One stack for every child: each is done with it when clone returns (CLONE_VFORK). */
+static char *child_stack(void) {
+    static void *stack = MAP_FAILED;
+    if (stack == MAP_FAILED)
+        stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) { PyErr_SetFromErrno(PyExc_OSError); return NULL; }
+    return (char *)stack + CHILD_STACK;
+}
+
+typedef struct { int fd, err; } template_result;
+
+static int template_child(void *arg) {
+    template_result *t = arg;
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) != 0) {
+        t->err = errno;
+        _exit(1);
+    }
+    umount2("/run/netns", MNT_DETACH);
+    t->fd = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);     /* into the helper's fd table */
+    if (t->fd < 0) t->err = errno;
+    _exit(0);
+}
+
+/* A mount namespace like the helper's, with "/" a slave of it and without /run/netns (the
+ * netns pins): what each container's namespace is copied from. The child that makes it
+ * shares the helper's file table (CLONE_FILES), so the fd it opens on its namespace keeps
+ * the namespace after the child has exited. */
+static PyObject *mount_template(PyObject *self, PyObject *noargs) {
+    (void)self; (void)noargs;
+    template_result t = {-1, 0};
+    char *top = child_stack();
+    if (!top) return NULL;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t pid = clone(template_child, top, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &t);
+    int err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0) { errno = err; return PyErr_SetFromErrno(PyExc_OSError); }
+    waitpid(pid, NULL, 0);
+    if (t.fd < 0) { errno = t.err; return PyErr_SetFromErrno(PyExc_OSError); }
+    return PyLong_FromLong(t.fd);
+}
+
 static PyObject *vspawn(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *argv_o, *env_o, *paths_o, *cgroups_o, *mounts_o, *hostname_o, *hosts_o;
@@ -267,16 +319,15 @@ static PyObject *vspawn(PyObject *self, PyObject *args) {
     request r;
     memset(&r, 0, sizeof r);
     int helper_pid;
-    if (!PyArg_ParseTuple(args, "OOOyiiiiOpipOOpOi", &argv_o, &env_o, &paths_o, &cwd,
+    if (!PyArg_ParseTuple(args, "OOOyiiiiOpipOOpOii", &argv_o, &env_o, &paths_o, &cwd,
                           &r.stdin_fd, &r.stdout_fd, &r.stderr_fd, &r.err_fd, &cgroups_o,
                           &r.setsid, &r.netns_fd, &r.newns, &hostname_o, &hosts_o,
-                          &r.mount_proc, &mounts_o, &helper_pid))
+                          &r.mount_proc, &mounts_o, &helper_pid, &r.mnt_template))
         return NULL;
     r.cwd = cwd;
     r.helper_pid = helper_pid;
     PyObject *keep[4] = {NULL, NULL, NULL, NULL}, *mounts_fast = NULL;
     PyObject *result = NULL;
-    static void *stack = MAP_FAILED;     /* one: the child is done with it when clone returns */
     if (!(r.argv = str_array(argv_o, &keep[0], "argv")) ||
         !(r.envp = str_array(env_o, &keep[1], "env")) ||
         !(r.paths = str_array(paths_o, &keep[2], "paths")) ||
@@ -296,13 +347,12 @@ static PyObject *vspawn(PyObject *self, PyObject *args) {
                               &r.mounts[i].read_only, &r.mounts[i].is_dir))
             goto done;
     }
-    if (stack == MAP_FAILED)
-        stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED) { PyErr_SetFromErrno(PyExc_OSError); goto done; }
+    char *top = child_stack();
+    if (!top) goto done;
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &r.old_mask);
-    pid_t pid = clone(child, (char *)stack + CHILD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &r);
+    pid_t pid = clone(child, top, CLONE_VM | CLONE_VFORK | SIGCHLD, &r);
     int err = errno;
     pthread_sigmask(SIG_SETMASK, &r.old_mask, NULL);
     if (pid < 0) { errno = err; PyErr_SetFromErrno(PyExc_OSError); goto done; }
@@ -318,7 +368,9 @@ done:
 static PyMethodDef methods[] = {
     {"spawn", vspawn, METH_VARARGS,
      "spawn(argv, env, paths, cwd, stdin, stdout, stderr, err_fd, cgroups, setsid, netns_fd, "
-     "newns, hostname, hosts, mount_proc, mounts, helper_pid) -> pid: see spawnd.py"},
+     "newns, hostname, hosts, mount_proc, mounts, helper_pid, mnt_template) -> pid: see spawnd.py"},
+    {"mount_template", mount_template, METH_NOARGS,
+     "mount_template() -> fd of a mount namespace to copy containers' from: see spawnd.py"},
     {NULL, NULL, 0, NULL},
 };
 

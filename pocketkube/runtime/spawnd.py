@@ -45,6 +45,7 @@ from __future__ import annotations
 import array
 import json
 import os
+import select
 import selectors
 import signal
 import socket
@@ -194,6 +195,53 @@ def _mount_namespace(req: dict) -> None:
         os.makedirs(cwd, exist_ok=True)
 
 
+class MountTemplate:
+    """The mount namespace every container's is copied from (`_vspawn.mount_template`): the
+    helper's (the host's) without /run/netns. Copying the host's own copied every pod's netns
+    pin, only for the child to detach them again: with a hundred pods that was most of a
+    container's start in a burst (bench/pods.py).
+
+    It is made at the first start that needs it and dropped whenever the host's mount table
+    changes, so a container still sees every mount made on the host before it started, and
+    the template never holds on to a filesystem unmounted on the host. Netns pins change the
+    table too: after pods come or go, the next start makes the template again, which costs
+    what every start cost before."""
+
+    def __init__(self) -> None:
+        self.fd = -1
+        self.failed = False
+        # the host's mount table signals changes as POLLPRI on mountinfo; an epoll of its own
+        # turns that into "readable" for the helper's selector
+        self.changes = select.epoll()
+        self._mountinfo = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
+        self.changes.register(self._mountinfo, select.EPOLLPRI)
+
+    def fileno(self) -> int:
+        return self.changes.fileno()
+
+    def changed(self) -> None:
+        """The selector saw a change (and in seeing it, consumed it): drop the template."""
+        self.changes.poll(0)
+        self.drop()
+
+    def drop(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def get(self) -> int:
+        """The template's fd, made if needed; -1 where it cannot be made (the child copies
+        the host's namespace then, as before)."""
+        if self.changes.poll(0):
+            self.drop()
+        if self.fd < 0 and not self.failed:
+            try:
+                self.fd = _vspawn.mount_template()
+            except OSError:
+                self.failed = True
+        return self.fd
+
+
 class Helper:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -216,6 +264,10 @@ class Helper:
         self.last_request = 0.0
         self.sel.register(sock, selectors.EVENT_READ, "sock")
         self.sel.register(self.wake_r, selectors.EVENT_READ, "wake")
+        self.mounts: MountTemplate | None = None
+        if _vspawn is not None and os.geteuid() == 0 and os.path.exists("/proc/self/mountinfo"):
+            self.mounts = MountTemplate()
+            self.sel.register(self.mounts, selectors.EVENT_READ, "mounts")
 
     def send(self, msg: dict, fds: list[int] = ()) -> None:
         data = json.dumps(msg).encode()
@@ -235,6 +287,8 @@ class Helper:
             for key, _ in self.sel.select(timeout):
                 if key.data == "sock":
                     self.on_request()
+                elif key.data == "mounts":
+                    self.mounts.changed()
                 elif key.data == "wake":
                     try:
                         while os.read(self.wake_r, 4096):
@@ -319,6 +373,9 @@ class Helper:
                 netns = os.open(req["netns"], os.O_RDONLY | os.O_CLOEXEC)
             env = req["env"]
             paths = _exec_paths(req["argv"][0], env)
+            # made (if need be) before the PID namespace changes: its child must not be the
+            # next namespace's PID 1
+            template = self.mounts.get() if self.mounts is not None and req.get("newns") else -1
             if newpid:
                 syscalls.unshare(syscalls.CLONE_NEWPID)    # for this child only
             try:
@@ -334,7 +391,7 @@ class Helper:
                     newpid,     # PID 1 of a new PID namespace: a /proc of its own
                     [(os.fsencode(src), os.fsencode(dst), bool(ro), bool(is_dir))
                      for src, dst, ro, is_dir in req.get("mounts") or ()],
-                    0 if newpid else self.pid)
+                    0 if newpid else self.pid, template)
             finally:
                 if newpid:
                     syscalls.setns(self.own_pidns, syscalls.CLONE_NEWPID)

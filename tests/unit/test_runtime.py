@@ -507,6 +507,49 @@ def test_hostname_mounts_and_working_dir(tmp_path):
         assert not os.path.exists(workdir), "created working directory left behind"
 
 
+def test_host_mounts_made_later_are_seen_and_not_held(tmp_path, spawn_path):
+    """With _vspawn, containers' mount namespaces are copied from a template the spawn
+    helper keeps: one made before a host mount must not hide it from later containers, and
+    must not keep a filesystem unmounted on the host alive."""
+    from pocketkube.runtime.isolation import syscalls
+
+    async def body(rt):
+        if not rt.isolated:
+            return     # no mount namespaces without isolation
+        sb = await new_pod(rt, "late")
+
+        async def run(script: str) -> bytes:
+            log = str(tmp_path / f"{secrets.token_hex(4)}.log")
+            c = await rt.start(sb, spec("c", ["sh", "-c", script]), log)
+            assert (await rt.wait(c)).exit_code == 0, read_log(log)
+            return read_log(log)
+
+        def templates_held() -> int:
+            fds = f"/proc/{rt._spawner.helper_pid}/fd"
+            held = 0
+            for fd in os.listdir(fds):
+                try:
+                    held += os.readlink(f"{fds}/{fd}").startswith("mnt:")
+                except FileNotFoundError:     # closed meanwhile (a pipe of a start)
+                    pass
+            return held
+
+        assert await run("grep -c ' - nsfs ' /proc/self/mountinfo; true") == b"0\n"  # no netns pins
+        assert templates_held() == (1 if spawn_path == "vspawn" else 0)
+        late = tmp_path / "late"
+        late.mkdir()
+        syscalls.mount(b"tmpfs", str(late).encode(), b"tmpfs", 0, b"size=1m")
+        try:
+            (late / "f").write_text("on the new tmpfs")
+            assert await run(f"cat {late}/f") == b"on the new tmpfs\n"
+        finally:
+            syscalls.umount2(str(late).encode(), 0)
+        await until(lambda: templates_held() == 0, message="the template dropped after the host's unmount")
+        assert await run(f"ls -A {late}") == b""
+
+    with_runtime(tmp_path, body)
+
+
 def test_exec_runs_inside_the_container(tmp_path):
     m = marker()
 
