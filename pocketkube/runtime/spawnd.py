@@ -284,7 +284,8 @@ class Helper:
                 if timeout == 0.0:
                     self.fork_stub()     # one per turn: a request that comes waits for one fork at most
                     continue
-            for key, _ in self.sel.select(timeout):
+            # a mount change first: a request that came with it must not use the old template
+            for key, _ in sorted(self.sel.select(timeout), key=lambda e: e[0].data != "mounts"):
                 if key.data == "sock":
                     self.on_request()
                 elif key.data == "mounts":
