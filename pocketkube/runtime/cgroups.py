@@ -188,12 +188,16 @@ class Cgroups:
                               f"{max(1000, cpu_millis * CPU_PERIOD_US // 1000)} {CPU_PERIOD_US}"])
         return h, steps
 
-    @staticmethod
-    def open_procs(h: CgroupHandle | None) -> list[int]:
-        """Write-only fds of cgroup.procs; a child writes "0" to them to join before exec."""
+    def join_files(self, h: CgroupHandle | None) -> list[str]:
+        """The files a container's first process writes "0" to, to join its cgroups before it
+        execs. On v1 that is "tasks" (the writing thread, which is then the whole process),
+        not cgroup.procs: a move through cgroup.procs takes the kernel's threadgroup lock for
+        writing, and the first one after a quiet moment waits for an RCU grace period (5-12 ms
+        on the benchmark VM) while every start behind it queues. v2 has only cgroup.procs."""
         if h is None:
             return []
-        return [os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC) for d in h.dirs]
+        name = "tasks" if self.version == 1 else "cgroup.procs"
+        return [os.path.join(d, name) for d in h.dirs]
 
     @staticmethod
     def pids(h: CgroupHandle | None) -> list[int]:

@@ -407,7 +407,7 @@ class ProcessRuntime(Runtime):
             "newpid": True, "newns": True,
             "netns": state.netns_path,
             "cgroup_steps": cgroup_steps,
-            "cgroups": [os.path.join(d, "cgroup.procs") for d in (cgroup.dirs if cgroup else [])],
+            "cgroups": self.cgroups.join_files(cgroup),
             "hostname": None if sandbox.host_network else (sandbox.hostname or "localhost"),
             "mounts": mounts,
             "hosts": state.hosts_path if not has_hosts else None,
@@ -687,8 +687,7 @@ class ProcessRuntime(Runtime):
         if run.isolated:
             req.update(argv=[NSENTER, "-t", str(run.pid), "-m", "-u", "-n", "-p",
                              f"--wdns={run.working_dir}", "--", *argv], cwd="/",
-                       cgroups=[os.path.join(d, "cgroup.procs")
-                                for d in (run.cgroup.dirs if run.cgroup else [])])
+                       cgroups=self.cgroups.join_files(run.cgroup))
         loop = asyncio.get_running_loop()
         exited: asyncio.Future = loop.create_future()
         r, w = os.pipe()

@@ -13,7 +13,8 @@ import makes every fork dearer). Protocol, one JSON message per SOCK_SEQPACKET p
   agent -> helper  {"id", "argv", "env", "cwd", "setsid", "stdout", "stderr" (indices into
                    the fds passed with SCM_RIGHTS), "newpid", "netns" (path), "cgroup_steps"
                    (what makes the container's cgroups, see isolation/cgroupfs.py), "cgroups"
-                   (cgroup.procs paths), "newns", "hostname", "mounts" [[src, dst, ro, is_dir]],
+                   (the files that join them: "tasks" on v1, cgroup.procs on v2), "newns",
+                   "hostname", "mounts" [[src, dst, ro, is_dir]],
                    "hosts" (file for /etc/hosts)}
   helper -> agent  {"id", "pid", "start_time"} + the child's pidfd, once the child has exec'd;
                    {"id", "error"} if set-up or exec failed;

@@ -752,6 +752,25 @@ def test_portable_spawner_without_the_helper(tmp_path):
     with_runtime(tmp_path, body, isolate=False)
 
 
+def test_container_processes_are_in_their_cgroups(tmp_path):
+    """Joined before exec (on cgroup v1 through "tasks", see Cgroups.join_files): the
+    container's process and what it forks are all in the container's cgroups."""
+    async def body(rt):
+        if not rt.isolated or rt.cgroups is None or not rt.cgroups.available:
+            return     # no cgroups without isolation
+        sb = await new_pod(rt)
+        c = await rt.start(sb, spec("g", ["sh", "-c", "sleep 30 & exec sleep 30"]), str(tmp_path / "g.log"))
+        h = c._run.cgroup
+        await until(lambda: len(rt.cgroups.pids(h)) == 2, message="both processes in the cgroup")
+        assert c.pid in rt.cgroups.pids(h)
+        for d in h.dirs:
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                assert str(c.pid) in f.read().split(), d
+        await rt.stop(c, 1)
+
+    with_runtime(tmp_path, body)
+
+
 def test_cgroup_v2_tracking(tmp_path, monkeypatch):
     """cgroup v2 code on the unified hierarchy (here without controllers: tracking only)."""
     from pocketkube.runtime import cgroups as cg
@@ -765,9 +784,10 @@ def test_cgroup_v2_tracking(tmp_path, monkeypatch):
     assert groups.version == 2
     h, steps = groups.plan("c1", 64 << 20, 500)
     apply_steps(steps)      # what the spawn helper's child does before joining
+    assert groups.join_files(h) == [os.path.join(d, "cgroup.procs") for d in h.dirs]   # v2 has no tasks file
     proc = subprocess.Popen(["sleep", "30"])
     try:
-        with open(os.path.join(h.main, "cgroup.procs"), "w") as f:
+        with open(groups.join_files(h)[0], "w") as f:
             f.write(str(proc.pid))
         assert groups.pids(h) == [proc.pid] and not groups.oom_killed(h)
         assert groups.kill(h) == 1
