@@ -17,6 +17,26 @@ def default_data_dir() -> str:
         os.path.expanduser("~"), ".local", "share", "pocketkube")
 
 
+def raise_open_files_limit(cap: int = 1 << 20) -> int:
+    """Raise the soft limit on open files to the hard one (at most `cap`), as Go programs such
+    as the kubelet do at start: a node holds several descriptors per container (output pipes,
+    pidfd, log) and per spare pod network, and 110 pods pass the common soft limit of 1024.
+    Containers inherit it, as under containerd. Returns the soft limit now in force."""
+    try:
+        import resource
+    except ImportError:     # not on this platform
+        return -1
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = cap if hard == resource.RLIM_INFINITY else min(hard, cap)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
 def _isolation(value: str) -> bool | None:
     return {"auto": None, "on": True, "off": False}[value]
 
@@ -140,4 +160,5 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv[: i + 1])
         return _kubectl(args, argv[i + 1:])
     args = parser.parse_args(argv)
+    raise_open_files_limit()
     return args.func(args)
