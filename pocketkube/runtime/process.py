@@ -287,12 +287,15 @@ class ProcessRuntime(Runtime):
 
     async def _delete_network(self, key: str, ip: str | None, veth_too: bool = False) -> bool:
         found = await self.networks.release(key, ip, veth_too)
+        self._remove_hosts_file(key)
+        return found
+
+    def _remove_hosts_file(self, key: str) -> None:
         self._forget_spare_hosts(key)
         try:
             os.unlink(os.path.join(self._hosts_dir, key))
         except FileNotFoundError:
             pass
-        return found
 
     async def remove_sandbox(self, sandbox: Sandbox) -> None:
         runs = [r for r in self._runs.values() if r.container.pod_uid == sandbox.pod_uid]
@@ -792,11 +795,7 @@ class ProcessRuntime(Runtime):
     def _remove_hosts_files(self, keep: set[str]) -> None:
         for name in os.listdir(self._hosts_dir):
             if name not in keep:
-                self._forget_spare_hosts(name)
-                try:
-                    os.unlink(os.path.join(self._hosts_dir, name))
-                except FileNotFoundError:
-                    pass
+                self._remove_hosts_file(name)
 
 
 def _runtime_tag(state_dir: str) -> str:
