@@ -146,6 +146,17 @@ def _exec(argv: list[str], env: dict[str, str]) -> None:
     raise error or FileNotFoundError(2, f"{argv[0]}: not found")
 
 
+def _read_to_end(fd: int) -> bytes:
+    """What a child wrote on its error pipe (nothing once it has exec'd); closes the pipe."""
+    data = b""
+    try:
+        while chunk := os.read(fd, 4096):
+            data += chunk
+    finally:
+        os.close(fd)
+    return data
+
+
 def _pidfd(pid: int) -> int:
     """A pidfd for the child, or -1 where the kernel has none."""
     try:
@@ -406,10 +417,7 @@ class Helper:
                 os.close(netns)
             if not pid:
                 os.close(err_r)
-        error = b""
-        while chunk := os.read(err_r, 4096):    # at EOF already: the child exec'd or exited
-            error += chunk
-        os.close(err_r)
+        error = _read_to_end(err_r)     # at EOF already: the child exec'd or exited
         if error:
             os.waitpid(pid, 0)
             self.send({"id": req["id"], "error": error.decode(errors="replace")})
@@ -459,13 +467,7 @@ class Helper:
     def on_exec_result(self, err_r: int) -> None:
         req_id, pid, pidfd, start_time = self.confirming.pop(err_r)
         self.sel.unregister(err_r)
-        error = b""
-        while True:
-            chunk = os.read(err_r, 4096)
-            if not chunk:
-                break
-            error += chunk
-        os.close(err_r)
+        error = _read_to_end(err_r)
         if error:
             self.children.discard(pid)
             if pid not in self.early_exits:
