@@ -127,6 +127,10 @@ class Cluster:
             time.sleep(0.2)
         return names
 
+    def revision(self) -> int:
+        """The store's revision: how many writes happened between two readings of it."""
+        return int(self.get(f"/api/v1/namespaces/{NS}/pods?limit=1")["metadata"]["resourceVersion"])
+
     def rss_mb(self) -> float:
         import psutil
         return psutil.Process(self.proc.pid).memory_info().rss / 2**20
@@ -219,11 +223,22 @@ def available(c: Cluster, replicas: int) -> bool:
         and (st.get("observedGeneration") or 0) >= d["metadata"]["generation"]
 
 
+def writes(c: Cluster, since: int, pods: int) -> None:
+    w = c.revision() - since
+    print(f"     store writes in the step: {w} ({w / pods:.2f} per pod)")
+
+
+def print_timeline(watch: PodWatch, since: float) -> None:
+    with watch.lock:
+        points = [x for x in watch.timeline if x[0] >= since]
+    print("     " + " ".join(f"{t - since:.1f}s:{p}/{r}" for t, p, r in points))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--replicas", type=int, default=10000)
     ap.add_argument("--nodes", type=int, default=100)
-    ap.add_argument("--timeline", action="store_true", help="print pods and Running pods every 0.5 s of step 1")
+    ap.add_argument("--timeline", action="store_true", help="print pods and Running pods every 0.5 s of each step")
     ap.add_argument("--timeout", type=float, default=900.0, help="give up on a step after this many seconds")
     args = ap.parse_args()
     n = args.replicas
@@ -238,6 +253,7 @@ def main() -> None:
         watch = c.watch_namespace()
 
         # 1. apply -> every pod Running and the Deployment Available.
+        rev0 = c.revision()
         t0 = time.perf_counter()
         c.apply(deployment(n, "nginx:1.14"))
         ok = watch.wait(lambda total, running: running >= n, args.timeout)
@@ -247,35 +263,44 @@ def main() -> None:
         t_avail = time.perf_counter() - t0
         rss = c.rss_mb()
         if args.timeline:
-            print("     " + " ".join(f"{t - t0:.1f}s:{p}/{r}" for t, p, r in watch.timeline if t >= t0))
+            print_timeline(watch, t0)
         total, running = watch.counts()
         results["create"] = (f"{t_avail:6.1f} s  (all {running} pods Running after {t_running:.1f} s)"
                              if ok else f"not done after {args.timeout:.0f} s ({running}/{n} Running)")
         print(f"  1. apply -> {n} pods Running, Deployment Available: {results['create']}   (target <= 10 s)")
         print(f"     control-plane RSS with {total} pods: {rss:.0f} MB   (target <= 300 MB)")
+        writes(c, rev0, n)
 
         # 2. rolling update to completion, as `kubectl rollout status` sees it.
+        rev0 = c.revision()
         t0 = time.perf_counter()
         c.kubectl("-n", NS, "set", "image", "deployment/web", "app=nginx:1.16")
         st = c.kubectl("-n", NS, "rollout", "status", "deployment/web", f"--timeout={int(args.timeout)}s",
                        timeout=args.timeout + 30)
         t_roll = time.perf_counter() - t0
+        if args.timeline:
+            print_timeline(watch, t0)
         ok = st.returncode == 0
         total, running = watch.counts()
         results["rollout"] = f"{t_roll:6.1f} s" if ok else f"failed after {t_roll:.0f} s: {st.stderr.strip()}"
         print(f"  2. set image -> rollout status complete:          {results['rollout']}   (target <= 10 s)")
         watch.wait(lambda total, running: total <= n, args.timeout)
         print(f"     old pods gone after {time.perf_counter() - t0:.1f} s; RSS {c.rss_mb():.0f} MB")
+        writes(c, rev0, n)
 
         # 3. delete -> no pods left.
+        rev0 = c.revision()
         t0 = time.perf_counter()
         c.kubectl("-n", NS, "delete", "deployment", "web", timeout=args.timeout)
         ok = watch.wait(lambda total, running: total == 0, args.timeout)
         t_del = time.perf_counter() - t0
+        if args.timeline:
+            print_timeline(watch, t0)
         total, _ = watch.counts()
         results["delete"] = f"{t_del:6.1f} s" if ok else f"not done after {args.timeout:.0f} s ({total} pods left)"
         print(f"  3. delete deployment -> zero pods:                 {results['delete']}   (target <= 10 s)")
         print(f"     control-plane RSS after: {c.rss_mb():.0f} MB")
+        writes(c, rev0, n)
 
         # Raw baseline, same run: the same number of pods posted already bound to the nodes
         # (no controller, no scheduler), 16 at a time, until all are Running.
