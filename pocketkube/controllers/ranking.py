@@ -25,6 +25,7 @@ equal and the pod UIDs decide, so that scaling down does not always pick the ver
 
 from __future__ import annotations
 
+import collections
 import functools
 import heapq
 import math
@@ -111,27 +112,33 @@ def _log_bucket(t: float, now: float) -> int:
 class _Ranked:
     """What the ranking reads of one pod: the facts that come from the pod object (kept in a
     memo while the object stays the same), and the placement rank and age buckets, which are
-    set again for every ranking."""
+    set again for every ranking. A pod that only counts for placement (another ReplicaSet's)
+    needs only `active` and `node`; the rest is read when the pod is ranked (`read`)."""
 
-    __slots__ = ("pod", "assigned", "phase", "ready", "ready_at", "cost", "restarts", "created", "uid",
-                 "node", "rank", "ready_bucket", "created_bucket")
+    __slots__ = ("pod", "active", "node", "group", "ready", "ready_at", "restarts", "created", "uid",
+                 "rank", "ready_bucket", "created_bucket")
 
     def __init__(self, pod: dict) -> None:
+        self.pod = pod
+        self.active = is_pod_active(pod)
+        self.node = (pod.get("spec") or {}).get("nodeName") or ""
+        self.group: tuple | None = None
+
+    def read(self) -> tuple:
+        """The ranking's facts; returns the pod's group: its first four criteria and its node."""
+        pod = self.pod
         meta = pod["metadata"]
-        spec = pod.get("spec") or {}
         c = ready_condition(pod)
         ready_at = (parse_rfc3339(c.get("lastTransitionTime")) or 0.0) \
             if c is not None and c.get("status") == "True" else None
-        self.pod = pod
-        self.node = spec.get("nodeName") or ""
-        self.assigned = bool(self.node)
-        self.phase = _PHASE_ORDINAL.get((pod.get("status") or {}).get("phase"), 0)
         self.ready = ready_at is not None
         self.ready_at = ready_at or 0.0
-        self.cost = deletion_cost(pod)
         self.restarts = max_restarts(pod)
         self.created = parse_rfc3339(meta.get("creationTimestamp")) or 0.0
         self.uid = meta.get("uid") or ""
+        phase = _PHASE_ORDINAL.get((pod.get("status") or {}).get("phase"), 0)
+        self.group = ((bool(self.node), phase, self.ready, deletion_cost(pod)), self.node)
+        return self.group
 
 
 def _time_order(t1: float, t2: float, b1: int | None, b2: int | None, a: _Ranked, b: _Ranked) -> int:
@@ -175,11 +182,53 @@ def rank_pods_for_deletion(pods: Iterable[dict], related_pods: Iterable[dict] | 
     old ReplicaSet of thousands of pods ranks them all for every 500 it deletes).
     """
     pods = list(pods)
-    on_node: dict[str, int] = {}
+    known = memo.entries if memo is not None else {}
+    seen: dict[int, tuple[dict, _Ranked]] = {}
+    # Each pod's facts, from the memo while the object is the same; the related pods (a
+    # Deployment's other ReplicaSets' too) count for step 5.
+    placed: list[str] = []
     for p in (pods if related_pods is None else related_pods):
-        if is_pod_active(p):
-            node = (p.get("spec") or {}).get("nodeName") or ""
-            on_node[node] = on_node.get(node, 0) + 1
+        entry = known.get(id(p))
+        r = entry[1] if entry is not None and entry[0] is p else _Ranked(p)
+        seen[id(p)] = (p, r)
+        if r.active:
+            placed.append(r.node)
+    on_node = collections.Counter(placed)
+    # Pods alike in the first four criteria and placed on the same node tie in the first five:
+    # the ranking sorts these groups, and compares pods one by one only where it must.
+    groups: dict[tuple, list[_Ranked]] = {}
+    for p in pods:
+        entry = seen.get(id(p))
+        if entry is None:
+            entry = known.get(id(p))
+            if entry is None or entry[0] is not p:
+                entry = (p, _Ranked(p))
+            seen[id(p)] = entry
+        r = entry[1]
+        g = r.group or r.read()
+        members = groups.get(g)
+        if members is None:
+            groups[g] = [r]
+        else:
+            members.append(r)
+    if memo is not None:
+        memo.entries = seen
+    by_first_five: dict[tuple, list[_Ranked]] = {}
+    for (first, node), members in groups.items():
+        rank = on_node.get(node, 0)
+        for r in members:
+            r.rank = rank
+        by_first_five.setdefault(first + (-rank,), []).extend(members)
+    keys_in_order = sorted(by_first_five)
+    if limit is not None and limit < len(pods):
+        # A scale-down deletes at most 500 of thousands: only the groups up to the one where the
+        # count reaches `limit` can hold a chosen pod.
+        taken = 0
+        for i, f in enumerate(keys_in_order):
+            taken += len(by_first_five[f])
+            if taken >= limit:
+                keys_in_order = keys_in_order[:i + 1]
+                break
     # Times are whole seconds, shared by many pods: one bucket per distinct time.
     buckets: dict[float, int] = {}
 
@@ -189,32 +238,19 @@ def rank_pods_for_deletion(pods: Iterable[dict], related_pods: Iterable[dict] | 
         b = buckets.get(t)
         return b if b is not None else buckets.setdefault(t, _log_bucket(t, now))
 
-    known = memo.entries if memo is not None else {}
-    seen: dict[int, tuple[dict, object]] = {}
-    ranked: list[tuple[tuple, _Ranked]] = []
-    for p in pods:
-        entry = known.get(id(p))
-        r = entry[1] if entry is not None and entry[0] is p else _Ranked(p)
-        seen[id(p)] = (p, r)
-        r.rank = on_node.get(r.node, 0)
-        # The first five criteria order pods lexicographically, so a tuple compares them in C;
-        # the rest is a comparison (see _compare_rest), made only where the first five tie.
-        ranked.append(((r.assigned, r.phase, r.ready, r.cost, -r.rank), r))
-    if memo is not None:
-        memo.entries = seen
-    if limit is not None and limit < len(ranked):
-        # The first few of thousands (a scale-down deletes at most 500 per sync): every pod
-        # whose first five criteria come before the last chosen one's goes, and only the pods
-        # that tie with it need the full comparison. The result is the full sort's wherever the
-        # comparison is a consistent order (upstream's, with its UID tie-break inside equal
-        # log2 age buckets, is not always; there Go's sort, Python's and a heap each pick
-        # their own of the orders it allows).
-        cut = heapq.nsmallest(limit, [f for f, _ in ranked])[-1]
-        ranked = [x for x in ranked if x[0] < cut] + [x for x in ranked if x[0] == cut]
-    for _, r in ranked:
-        r.ready_bucket = bucket(r.ready_at)
-        r.created_bucket = bucket(r.created)
-    keys = [(f, _rest_key(r)) for f, r in ranked]
+    keys: list[tuple] = []
+    for f in keys_in_order:
+        members = by_first_five[f]
+        for r in members:
+            r.ready_bucket = bucket(r.ready_at) if r.ready else None
+            r.created_bucket = bucket(r.created)
+        if f[2] and now is not None:
+            # Ready pods whose ready times fall in different log2 buckets are ordered by
+            # bucket whatever else they hold (see _compare_rest): the bucket goes first in
+            # the key, so the comparison runs only within one.
+            keys.extend((f, -1 if r.ready_bucket is None else r.ready_bucket, _rest_key(r)) for r in members)
+        else:
+            keys.extend((f, 0, _rest_key(r)) for r in members)
     if limit is not None and limit < len(keys):
         return [k[-1].obj.pod for k in heapq.nsmallest(limit, keys)]
     keys.sort()
