@@ -139,6 +139,20 @@ def controller_ref(obj: dict) -> dict | None:
     return None
 
 
+def controlled_elsewhere(key: str, old: dict | None, new: dict | None, kind: str,
+                         index: "OwnedIndex | None" = None) -> bool:
+    """Whether an informer event is about an object that a controller of another kind controls,
+    before and after it, and that `index` (if any) does not hold: a controller of `kind` has nothing to do
+    (upstream's handlers resolve the reference, find no owner of their kind, and return). Every
+    workload controller sees every pod event; this spares each the work for the others' pods."""
+    for obj in (old, new):
+        if obj is not None:
+            ref = controller_ref(obj)
+            if ref is None or ref.get("kind") == kind:
+                return False
+    return index is None or key not in index
+
+
 def new_controller_ref(owner: dict) -> dict:
     meta = owner["metadata"]
     return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": meta["name"],
@@ -279,6 +293,9 @@ class OwnedIndex:
                 changed.add(key)
         else:
             self._orphans.setdefault(key.partition("/")[0], {})[key] = obj   # type: ignore[assignment]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._owner_of
 
     def count(self, uid: str) -> int:
         return len(self._owned.get(uid, ()))

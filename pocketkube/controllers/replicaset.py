@@ -31,8 +31,8 @@ from typing import Iterable
 from ..api.errors import ApiError
 from ..api.selectors import LabelSelector
 from ..client.informer import ObjectMemo, object_key
-from .base import (Controller, Expectations, OwnedIndex, Owners, adopt, controller_ref, pod_from_template,
-                   release)
+from .base import (Controller, Expectations, OwnedIndex, Owners, adopt, controlled_elsewhere, controller_ref,
+                   pod_from_template, release)
 from .podcontrol import NAMESPACE_TERMINATING_CAUSE, PodControl, has_status_cause, slow_start_batch
 from .ranking import available_after, is_pod_ready, pods_to_delete
 
@@ -326,14 +326,15 @@ class ReplicaSetController(Controller):
         self.queue.add(key)
 
     def _on_pod(self, kind: str, old: dict | None, new: dict | None) -> None:
+        key = object_key(new or old)
+        if controlled_elsewhere(key, old, new, "ReplicaSet", self.pod_index):
+            return
+        self.pod_index.update(key, new)
         if kind == "ADDED":
-            self.pod_index.update(object_key(new), new)
             self._pod_added(new)
         elif kind == "MODIFIED":
-            self.pod_index.update(object_key(new), new)
             self._pod_updated(old, new)
         else:
-            self.pod_index.update(object_key(old), None)
             self._pod_deleted(old)
 
     def _pod_added(self, pod: dict) -> None:

@@ -14,7 +14,7 @@ from pocketkube.api.selectors import selector_from_dict
 from pocketkube.client.informer import ObjectMemo
 from pocketkube.client.inprocess import InProcessClient
 from pocketkube.clock import FakeClock, parse_rfc3339
-from pocketkube.controllers.base import OwnedIndex
+from pocketkube.controllers.base import OwnedIndex, controlled_elsewhere
 from pocketkube.controllers import replicaset
 from pocketkube.controllers.podcontrol import SpamFilter, slow_start_batch
 from pocketkube.controllers.ranking import (
@@ -246,6 +246,23 @@ def test_owned_index_reports_the_changes_of_tracked_owners():
     index.untrack("rs1")
     index.update("ns/d", pod("d", "rs1"))
     assert index._changed == {}                         # untracked owners keep no changes
+
+
+def test_events_about_another_kinds_objects_are_skipped_unless_indexed():
+    """A controller skips the events of objects another kind controls before and after, but not
+    those of its own kind, of orphans, or of an object its index still holds (it was an orphan)."""
+    def pod(kind):
+        refs = [{"kind": kind, "name": "o", "uid": "u", "controller": True}] if kind else []
+        return {"metadata": {"name": "p", "namespace": "ns", "ownerReferences": refs}}
+
+    index = OwnedIndex()
+    assert controlled_elsewhere("ns/p", None, pod("ReplicaSet"), "DaemonSet", index)
+    assert controlled_elsewhere("ns/p", pod("Job"), pod("ReplicaSet"), "DaemonSet", index)
+    assert controlled_elsewhere("ns/p", pod("Job"), None, "DaemonSet")
+    assert not controlled_elsewhere("ns/p", None, pod("DaemonSet"), "DaemonSet", index)
+    assert not controlled_elsewhere("ns/p", pod(None), pod("ReplicaSet"), "DaemonSet", index)
+    index.update("ns/p", pod(None))
+    assert not controlled_elsewhere("ns/p", pod("ReplicaSet"), None, "DaemonSet", index)
 
 
 def test_slow_start_batches_and_spam_filter():

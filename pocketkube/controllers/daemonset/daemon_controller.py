@@ -44,6 +44,7 @@ from ..base import (
     Controller,
     Expectations,
     OwnedIndex,
+    controlled_elsewhere,
     Owners,
     adopt,
     controller_ref,
@@ -245,6 +246,8 @@ class DaemonSetController(Controller):
                 self.enqueue(ds)
 
     def _on_pod(self, kind: str, old: dict | None, new: dict | None) -> None:
+        if controlled_elsewhere(object_key(new or old), old, new, "DaemonSet", self.pod_index):
+            return
         if kind == "DELETED":
             self.pod_index.update(object_key(old), None)
             self._pod_deleted(old)

@@ -23,7 +23,7 @@ from ...api.errors import ApiError
 from ...api.selectors import LabelSelector
 from ...client import MERGE
 from ...client.informer import object_key
-from ..base import Controller, OwnedIndex, Owners, adopt, controller_ref, release
+from ..base import Controller, OwnedIndex, Owners, adopt, controlled_elsewhere, controller_ref, release
 from ..podcontrol import SpamFilter
 from . import util
 from .recreate import rollout_recreate
@@ -144,7 +144,10 @@ class DeploymentController(Controller):
 
     def _on_pod(self, kind: str, old: dict | None, new: dict | None) -> None:
         pod = new if new is not None else old
-        self.pod_index.update(object_key(pod), new)
+        key = object_key(pod)
+        if controlled_elsewhere(key, old, new, "ReplicaSet", self.pod_index):
+            return
+        self.pod_index.update(key, new)
         if kind == "DELETED":
             self._pod_deleted(old)
 

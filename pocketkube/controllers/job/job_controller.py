@@ -43,6 +43,7 @@ from ..base import (
     Controller,
     Expectations,
     OwnedIndex,
+    controlled_elsewhere,
     Owners,
     controller_ref,
     new_controller_ref,
@@ -222,6 +223,10 @@ class JobController(Controller):
         return [object_key(job) for job in self.owners.matching(pod)]
 
     def _on_pod(self, kind: str, old: dict | None, new: dict | None) -> None:
+        # Another kind's pod still matters when it carries our tracking finalizer (an orphan's).
+        if controlled_elsewhere(object_key(new or old), old, new, "Job", self.pod_index) and \
+                not any(o is not None and has_tracking_finalizer(o) for o in (old, new)):
+            return
         if kind == "DELETED":
             self.pod_index.update(object_key(old), None)
             self._pod_deleted(old, final=True)

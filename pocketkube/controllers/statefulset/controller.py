@@ -24,7 +24,7 @@ import logging
 from ...api.errors import ApiError
 from ...api.selectors import LabelSelector
 from ...client.informer import object_key
-from ..base import Controller, Owners, adopt, controller_ref, release
+from ..base import Controller, Owners, adopt, controlled_elsewhere, controller_ref, release
 from ..history import History
 from ..podcontrol import SpamFilter
 from ..ranking import is_pod_ready
@@ -73,7 +73,9 @@ class StatefulSetController(Controller):
             self._members.setdefault(self._member_key(new), set()).add(object_key(new))
             self._pod_added(new)
         elif kind == "MODIFIED":
-            self._pod_updated(old, new)
+            # Names count whoever controls the pod (above); updates only for our own and orphans.
+            if not controlled_elsewhere("", old, new, "StatefulSet"):
+                self._pod_updated(old, new)
         else:
             mkey = self._member_key(old)
             members = self._members.get(mkey)
