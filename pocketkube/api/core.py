@@ -603,9 +603,7 @@ class Api:
                                       f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
                                       f"ResourceVersion in object meta: {meta.get('resourceVersion')}")
             old_rv = int(meta["resourceVersion"])
-            new = objects.decode(kv)   # the copy to change: decoding again is cheaper than copying
-            nmeta = new["metadata"]
-            finalizers = [f for f in nmeta.get("finalizers") or [] if f not in ("orphan", "foregroundDeletion")]
+            finalizers = [f for f in meta.get("finalizers") or [] if f not in ("orphan", "foregroundDeletion")]
             if policy == "Orphan":
                 finalizers.append("orphan")
             elif policy == "Foreground":
@@ -627,6 +625,8 @@ class Api:
                     raise errors.not_found_error(res.plural, res.group, name) from None
                 obj["metadata"]["resourceVersion"] = str(rev)
                 return self._deleted_result(res, obj)
+            new = objects.decode(kv)   # the copy to change: decoding again is cheaper than copying
+            nmeta = new["metadata"]
             if finalizers:
                 nmeta["finalizers"] = finalizers
             else:
