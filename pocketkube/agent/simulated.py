@@ -804,7 +804,7 @@ class SimulatedNodes:
                 merged.pop(k, None)
         obj = dict(pod, status=merged)
         try:
-            await self.client.update_status("pods", meta.get("namespace"), obj)
+            await self.client.update_status("pods", meta.get("namespace"), obj, result=False)
             self.stats["status_writes"] += 1
         except ApiError as e:
             if e.code == 404 or (e.code == 409 and "UID" in e.message):
@@ -866,7 +866,7 @@ class SimulatedNodes:
                 sim.release_ip()
             try:
                 await self.client.delete("pods", meta.get("namespace"), meta["name"], grace_period_seconds=0,
-                                         preconditions={"uid": meta["uid"]})
+                                         preconditions={"uid": meta["uid"]}, result=False)
                 self.stats["deletes"] += 1
             except ApiError as e:
                 if e.code not in (404, 409):

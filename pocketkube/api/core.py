@@ -56,6 +56,9 @@ class WriteOptions:
     force: bool = False
     # In-process callers build well-typed objects themselves: skip the schema type check.
     trusted: bool = False
+    # The in-process caller will not use the object written: it can serve the watchers as their
+    # decoded copy of the event (see DecodedEvents.expect), sparing one decode per watched write.
+    share: bool = False
 
 
 @dataclass
@@ -333,8 +336,11 @@ class Api:
                 if await self.store.get(res.key(ns, meta["name"])) is not None and not generate:
                     raise errors.already_exists(res.plural, res.group, meta["name"])
                 return Result(obj, warnings, created=True, code=201)
+            value = objects.encode(obj)
+            if opts.share:
+                self.decoded_events.expect(value, obj)
             try:
-                rev = await self.store.create(res.key(ns, meta["name"]), objects.encode(obj))
+                rev = await self.store.create(res.key(ns, meta["name"]), value)
             except KeyExists:
                 if generate and attempt < 7:
                     continue
@@ -354,10 +360,11 @@ class Api:
     # ---- update --------------------------------------------------------------------------------
 
     async def _write_update(self, res: Resource, ns: str, name: str, old: dict, new: dict,
-                            dry_run: bool, stored: bytes | None = None) -> dict:
+                            dry_run: bool, stored: bytes | None = None, share: bool = False) -> dict:
         """Store `new` over `old` (expected revision = old's), finishing deletion if it is due.
 
-        `stored` is old's encoding as read from the store, when the caller has it.
+        `stored` is old's encoding as read from the store, when the caller has it; `share`: see
+        WriteOptions.
         """
         meta = new["metadata"]
         old_rv = int(old["metadata"]["resourceVersion"])
@@ -374,6 +381,8 @@ class Api:
             rev = await self.store.delete(key, old_rv)
             meta["resourceVersion"] = str(rev)
             return new
+        if share:
+            self.decoded_events.expect(value, new)
         rev = await self.store.update(key, value, old_rv)
         meta["resourceVersion"] = str(rev)
         return new
@@ -388,14 +397,14 @@ class Api:
         return not meta.get("deletionGracePeriodSeconds")
 
     async def _guaranteed_update(self, res: Resource, ns: str, name: str, mutate, dry_run: bool,
-                                 retry: bool) -> dict:
+                                 retry: bool, share: bool = False) -> dict:
         """Read, mutate, write with the read revision; re-read and retry on a race if allowed."""
         for _ in range(16):
             kv = await self._get_kv(res, ns, name)
             old = objects.decode(kv)
             new = await mutate(old)
             try:
-                return await self._write_update(res, ns, name, old, new, dry_run, kv.value)
+                return await self._write_update(res, ns, name, old, new, dry_run, kv.value, share)
             except RevisionMismatch:
                 if not retry:
                     raise errors.conflict(res.plural, res.group, name, errors.STALE) from None
@@ -482,7 +491,8 @@ class Api:
             else:
                 body = objects.deep_copy(obj)
             return self._prepare_update(res, ns, name, body, old, subresource)
-        new = await self._guaranteed_update(res, ns, name, mutate, opts.dry_run, retry=not has_rv)
+        new = await self._guaranteed_update(res, ns, name, mutate, opts.dry_run, retry=not has_rv,
+                                            share=opts.share)
         return Result(new, warnings)
 
     # ---- patch ---------------------------------------------------------------------------------
@@ -577,7 +587,9 @@ class Api:
             return "Background"
         return "Orphan" if res.plural in strategy.ORPHAN_BY_DEFAULT else "Background"
 
-    async def delete(self, res: Resource, ns: str, name: str, options: dict | None = None) -> Result:
+    async def delete(self, res: Resource, ns: str, name: str, options: dict | None = None,
+                     share: bool = False) -> Result:
+        """`share`: the in-process caller will not use the result (see WriteOptions)."""
         options = options or {}
         policy = self._propagation(res, options)
         if policy not in ("Orphan", "Background", "Foreground"):
@@ -640,7 +652,7 @@ class Api:
             if dry_run:
                 return Result(new, code=200)
             try:
-                written = await self._write_update(res, ns, name, obj, new, False)
+                written = await self._write_update(res, ns, name, obj, new, False, share=share)
             except RevisionMismatch:
                 continue
             except KeyNotFound:
@@ -756,7 +768,8 @@ class Api:
                           "lastTransitionTime": now})
             status["conditions"] = conds
             return {**old, "metadata": dict(meta), "spec": {**spec, "nodeName": node}, "status": status}
-        await self._guaranteed_update(PODS, ns, name, mutate, bool(opts and opts.dry_run), retry=True)
+        # The pod written is never returned: the watchers can have it.
+        await self._guaranteed_update(PODS, ns, name, mutate, bool(opts and opts.dry_run), retry=True, share=True)
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
 

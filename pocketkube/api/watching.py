@@ -46,21 +46,35 @@ class DecodedEvents:
     def __init__(self, size: int = 1024):
         self._size = size
         # id(value) -> (value, decoded, revision); holding `value` keeps its id from being reused.
-        self._objs: dict[int, tuple[bytes, dict, int]] = {}
+        self._objs: dict[int, tuple[bytes, dict, int | None]] = {}
         self._order: collections.deque[int] = collections.deque()
 
-    def _put(self, value: bytes, obj: dict, revision: int) -> dict:
+    def _put(self, value: bytes, obj: dict, revision: int | None) -> dict:
         self._objs[id(value)] = (value, obj, revision)
         self._order.append(id(value))
         if len(self._order) > self._size:
             self._objs.pop(self._order.popleft(), None)
         return obj
 
+    def expect(self, value: bytes, obj: dict) -> None:
+        """`obj` is what `value`, about to be stored, decodes to: its events need no decoding.
+
+        For a writer that hands `obj` over (an in-process caller that asked for no result);
+        nothing else may change it afterwards. Its resourceVersion is set by the first `get`.
+        """
+        self._put(value, obj, None)
+
     def get(self, value: bytes, revision: int) -> dict:
         """The object of an event at `revision` (its resourceVersion set to it)."""
         hit = self._objs.get(id(value))
-        if hit is not None and hit[0] is value and hit[2] == revision:
-            return hit[1]
+        if hit is not None and hit[0] is value:
+            if hit[2] == revision:
+                return hit[1]
+            if hit[2] is None:   # expected: written by this process, now stored
+                obj = hit[1]
+                obj["metadata"]["resourceVersion"] = str(revision)
+                self._objs[id(value)] = (value, obj, revision)
+                return obj
         return self._put(value, objects.decode_value(value, revision), revision)
 
     def view(self, value: bytes) -> dict:

@@ -92,11 +92,11 @@ class HttpClient(Client):
                                     ("limit", str(limit) if limit else ""), ("continue", continue_token)) if v}
         return await self._request("GET", _path(res, namespace), params=params)
 
-    async def create(self, res, namespace, obj):
+    async def create(self, res, namespace, obj, result=True):
         ns = namespace or (obj.get("metadata") or {}).get("namespace")
         return await self._request("POST", _path(res, ns), obj)
 
-    async def update(self, res, namespace, obj, subresource=None):
+    async def update(self, res, namespace, obj, subresource=None, result=True):
         ns = namespace or (obj.get("metadata") or {}).get("namespace")
         return await self._request("PUT", _path(res, ns, obj["metadata"]["name"], subresource), obj)
 
@@ -105,7 +105,7 @@ class HttpClient(Client):
                                    content_type=patch_type)
 
     async def delete(self, res, namespace, name, grace_period_seconds=None, propagation_policy=None,
-                     preconditions=None):
+                     preconditions=None, result=True):
         body: dict = {"kind": "DeleteOptions", "apiVersion": "v1"}
         if grace_period_seconds is not None:
             body["gracePeriodSeconds"] = grace_period_seconds

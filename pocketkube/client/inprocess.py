@@ -16,6 +16,8 @@ from ..api.watching import WatchRequest, validate_request, watch_events
 from . import MERGE, Client, resource
 
 _TRUSTED = WriteOptions(trusted=True, field_validation="Ignore")
+# For callers that want no result: the object written becomes the watchers' decoded copy.
+_TRUSTED_SHARED = WriteOptions(trusted=True, field_validation="Ignore", share=True)
 
 
 def _copy(obj):
@@ -32,14 +34,16 @@ class InProcessClient(Client):
     async def list(self, res, namespace=None, label_selector="", field_selector="", limit=0, continue_token=""):
         return await self.api.list(resource(res), namespace, label_selector, field_selector, limit, continue_token)
 
-    async def create(self, res, namespace, obj):
-        return (await self.api.create(resource(res), namespace or "", _copy(obj), _TRUSTED)).obj
+    async def create(self, res, namespace, obj, result=True):
+        r = await self.api.create(resource(res), namespace or "", _copy(obj), _TRUSTED if result else _TRUSTED_SHARED)
+        return r.obj if result else None
 
-    async def update(self, res, namespace, obj, subresource=None):
+    async def update(self, res, namespace, obj, subresource=None, result=True):
         name = obj["metadata"]["name"]
         # Api.update works on its own copy of the body (one per attempt): no copy needed here.
-        return (await self.api.update(resource(res), namespace or "", name, obj, _TRUSTED,
-                                      subresource=subresource)).obj
+        r = await self.api.update(resource(res), namespace or "", name, obj, _TRUSTED if result else _TRUSTED_SHARED,
+                                  subresource=subresource)
+        return r.obj if result else None
 
     async def patch(self, res, namespace, name, patch, patch_type=MERGE, subresource=None):
         r = resource(res)
@@ -49,7 +53,7 @@ class InProcessClient(Client):
                                      subresource=subresource)).obj
 
     async def delete(self, res, namespace, name, grace_period_seconds=None, propagation_policy=None,
-                     preconditions=None):
+                     preconditions=None, result=True):
         opts: dict = {}
         if grace_period_seconds is not None:
             opts["gracePeriodSeconds"] = grace_period_seconds
@@ -57,7 +61,8 @@ class InProcessClient(Client):
             opts["propagationPolicy"] = propagation_policy
         if preconditions:
             opts["preconditions"] = preconditions
-        return (await self.api.delete(resource(res), namespace or "", name, opts)).obj
+        r = await self.api.delete(resource(res), namespace or "", name, opts, share=not result)
+        return r.obj if result else None
 
     async def watch(self, res, namespace=None, resource_version="", label_selector="", field_selector="",
                     timeout=None, allow_bookmarks=True) -> AsyncIterator[dict]:

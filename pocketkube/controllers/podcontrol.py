@@ -115,7 +115,7 @@ class PodControl:
 
     async def delete_pod(self, namespace: str, name: str, owner: dict) -> None:
         try:
-            await self.client.delete("pods", namespace, name)
+            await self.client.delete("pods", namespace, name, result=False)
         except ApiError as e:
             if e.code == 404:
                 raise

@@ -156,3 +156,47 @@ def test_handler_added_to_a_synced_informer_hears_the_cache_first(tmp_path):
             raise AssertionError("a coroutine handler added late must be refused")
         await inf.stop()
     asyncio.run(main())
+
+
+def test_writes_without_a_result_hand_their_object_to_the_watchers(tmp_path):
+    """An in-process write with result=False (and every binding) returns nothing and gives the
+    object written to the watchers: each event's object is exactly what decoding the stored
+    value gives, resourceVersion included, and no decode was needed for it."""
+    import orjson
+    from pocketkube.api import objects
+
+    async def main():
+        store = SqliteStore(str(tmp_path / "s.db"))
+        api = Api(store)
+        await api.bootstrap()
+        c = InProcessClient(api)
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}},
+               "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+        await c.create("pods", "default", pod)
+        start = store.revision
+        decodes = []
+        real = objects.decode_value
+        objects.decode_value = lambda v, r: decodes.append(r) or real(v, r)
+        try:
+            watch = c.watch("pods", "default", resource_version=str(start))
+            await c.bind("default", "p", "n1")
+            got = await c.get("pods", "default", "p")
+            got["status"] = dict(got.get("status") or {}, phase="Running")
+            assert await c.update_status("pods", "default", got, result=False) is None
+            assert await c.delete("pods", "default", "p", result=False) is None   # graceful: an update
+            seen = []
+            async for ev in watch:
+                seen.append(ev["object"])
+                if len(seen) == 3:
+                    break
+        finally:
+            objects.decode_value = real
+        assert decodes == []
+        assert [o["spec"].get("nodeName") for o in seen] == ["n1"] * 3
+        assert seen[1]["status"]["phase"] == "Running" and seen[2]["metadata"]["deletionTimestamp"]
+        for o in seen:
+            rev = int(o["metadata"]["resourceVersion"])
+            value = next(e.value for e in store._history("/core/pods/", start) if e.revision == rev)
+            assert orjson.dumps(o) == orjson.dumps(real(value, rev))
+        await store.close()
+    asyncio.run(main())
