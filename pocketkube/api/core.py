@@ -637,8 +637,10 @@ class Api:
                     raise errors.not_found_error(res.plural, res.group, name) from None
                 obj["metadata"]["resourceVersion"] = str(rev)
                 return self._deleted_result(res, obj)
-            new = objects.decode(kv)   # the copy to change: decoding again is cheaper than copying
-            nmeta = new["metadata"]
+            # Only metadata (and a namespace's status) changes: copy those dicts, share the rest
+            # with `obj`, which is only read from here on.
+            nmeta = dict(meta)
+            new = {**obj, "metadata": nmeta}
             if finalizers:
                 nmeta["finalizers"] = finalizers
             else:
@@ -648,11 +650,11 @@ class Api:
                 nmeta["deletionTimestamp"] = self.clock.rfc3339(now + grace)
             nmeta["deletionGracePeriodSeconds"] = grace
             if res.plural == "namespaces":
-                new.setdefault("status", {})["phase"] = "Terminating"
+                new["status"] = dict(new.get("status") or {}, phase="Terminating")
             if dry_run:
                 return Result(new, code=200)
             try:
-                written = await self._write_update(res, ns, name, obj, new, False, share=share)
+                written = await self._write_update(res, ns, name, obj, new, False, kv.value, share=share)
             except RevisionMismatch:
                 continue
             except KeyNotFound:
