@@ -605,7 +605,9 @@ class Api:
         pre = options.get("preconditions") or {}
         for attempt in range(16):
             kv = await self._get_kv(res, ns, name)
-            obj = objects.decode(kv)
+            # A caller that wants no result reads the watchers' copy (usually decoded already):
+            # `obj` is then only read.
+            obj = self.decoded_events.get(kv.value, kv.mod_revision) if share else objects.decode(kv)
             meta = obj["metadata"]
             if pre.get("uid") and pre["uid"] != meta.get("uid"):
                 raise errors.conflict(res.plural, res.group, name,
@@ -635,7 +637,8 @@ class Api:
                     continue
                 except KeyNotFound:
                     raise errors.not_found_error(res.plural, res.group, name) from None
-                obj["metadata"]["resourceVersion"] = str(rev)
+                if not share:   # (a shared copy is not ours to change; the result is dropped)
+                    obj["metadata"]["resourceVersion"] = str(rev)
                 return self._deleted_result(res, obj)
             # Only metadata (and a namespace's status) changes: copy those dicts, share the rest
             # with `obj`, which is only read from here on.

@@ -70,11 +70,15 @@ class DecodedEvents:
         if hit is not None and hit[0] is value:
             if hit[2] == revision:
                 return hit[1]
+            obj = hit[1]
             if hit[2] is None:   # expected: written by this process, now stored
-                obj = hit[1]
                 obj["metadata"]["resourceVersion"] = str(revision)
                 self._objs[id(value)] = (value, obj, revision)
                 return obj
+            # The same bytes at another revision (a deletion's event carries its own): the
+            # objects are read-only, so a copy of the top and of metadata will do.
+            return self._put(value, {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(revision)}},
+                             revision)
         return self._put(value, objects.decode_value(value, revision), revision)
 
     def view(self, value: bytes) -> dict:

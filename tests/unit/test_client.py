@@ -161,7 +161,8 @@ def test_handler_added_to_a_synced_informer_hears_the_cache_first(tmp_path):
 def test_writes_without_a_result_hand_their_object_to_the_watchers(tmp_path):
     """An in-process write with result=False (and every binding) returns nothing and gives the
     object written to the watchers: each event's object is exactly what decoding the stored
-    value gives, resourceVersion included, and no decode was needed for it."""
+    value gives, resourceVersion included, and no decode was needed for it. A delete without
+    a result reads the watchers' copy instead of decoding, and does not change it."""
     import orjson
     from pocketkube.api import objects
 
@@ -189,9 +190,17 @@ def test_writes_without_a_result_hand_their_object_to_the_watchers(tmp_path):
                 seen.append(ev["object"])
                 if len(seen) == 3:
                     break
+            # The final delete reads the watchers' copy and leaves it as it was.
+            last_rv = seen[2]["metadata"]["resourceVersion"]
+            assert await c.delete("pods", "default", "p", grace_period_seconds=0, result=False) is None
+            async for ev in watch:   # carrying the deletion's revision, from the same copy
+                gone = ev["object"]
+                assert ev["type"] == "DELETED" and int(gone["metadata"]["resourceVersion"]) > int(last_rv)
+                assert {**gone, "metadata": {**gone["metadata"], "resourceVersion": last_rv}} == seen[2]
+                break
+            assert decodes == [] and seen[2]["metadata"]["resourceVersion"] == last_rv
         finally:
             objects.decode_value = real
-        assert decodes == []
         assert [o["spec"].get("nodeName") for o in seen] == ["n1"] * 3
         assert seen[1]["status"]["phase"] == "Running" and seen[2]["metadata"]["deletionTimestamp"]
         for o in seen:
