@@ -150,6 +150,7 @@ class Cache:
         self.pods: dict[str, PodEntry] = {}
         self.zone_owners: dict[str, Counter] = {}
         self.zoned = 0                           # nodes with a zone label
+        self.prefer_tainted = 0                  # nodes with a PreferNoSchedule taint
         self.anti_pods: dict[str, PodEntry] = {}  # placed pods with required anti-affinity
 
     # ---- nodes ----
@@ -166,8 +167,10 @@ class Cache:
         fresh = ni.node is None
         old_zone = ni.zone
         self.zoned -= bool(old_zone)
+        self.prefer_tainted -= bool(not fresh and ni.prefer_taints)
         ni.set_node(node)
         self.zoned += bool(ni.zone)
+        self.prefer_tainted += bool(ni.prefer_taints)
         if old_zone != ni.zone and not fresh:
             self._move_zone(ni, old_zone)
         elif fresh and ni.zone:
@@ -183,6 +186,7 @@ class Cache:
         if ni.zone:
             self._zone_add(ni, ni.zone, -1)
             self.zoned -= 1
+        self.prefer_tainted -= bool(ni.prefer_taints)
         ni.node = None
         ni.zone = None
         self.nodes = [n for n in self.nodes if n is not ni]

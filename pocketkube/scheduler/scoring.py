@@ -167,7 +167,7 @@ def score(pod: PodInfo, nodes: list[NodeInfo], cache: Cache, memo: ScoreMemo | N
         totals, spread_raw = memo.resource_and_spread(pod, nodes)
     else:
         totals = [_resource_score(pod, ni) for ni in nodes]
-    if any(ni.prefer_taints for ni in nodes):
+    if cache.prefer_tainted and any(ni.prefer_taints for ni in nodes):
         tols = pod.prefer_tolerations
         raw = [sum(1 for k, v, e in ni.prefer_taints if not tolerates(tols, k, v, e)) for ni in nodes]
         norm = _default_normalize(raw, reverse=True)
@@ -189,7 +189,12 @@ def score(pod: PodInfo, nodes: list[NodeInfo], cache: Cache, memo: ScoreMemo | N
     elif pod.owner:
         if spread_raw is None:
             spread_raw = _spread_raw(pod, pod.owner, nodes, cache)
-        totals = [t + WEIGHT_SPREAD * s for t, s in zip(totals, _normalize_spread(spread_raw))]
+        # _normalize_spread without ignored nodes, added in the same pass.
+        lo, hi = min(spread_raw, default=0), max(spread_raw, default=0)
+        if hi == 0:
+            totals = [t + WEIGHT_SPREAD * MAX_SCORE for t in totals]
+        else:
+            totals = [t + WEIGHT_SPREAD * (MAX_SCORE * (hi + lo - s) // hi) for t, s in zip(totals, spread_raw)]
     return totals
 
 

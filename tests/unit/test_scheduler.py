@@ -703,3 +703,21 @@ def test_score_memo_changes_no_decision():
         return out
 
     assert picks(ScoreMemo()) == picks(None)
+
+
+def test_cache_counts_nodes_with_prefer_no_schedule_taints():
+    """Scoring skips the taint pass when no node prefers pods away; the count must follow
+    taints added, removed, and nodes going away and coming back."""
+    from pocketkube.scheduler.cache import Cache
+
+    def n(tainted):
+        taints = [{"key": "k", "effect": "PreferNoSchedule"}] if tainted else []
+        return {"metadata": {"name": "a"}, "spec": {"taints": taints}, "status": {}}
+
+    c = Cache()
+    counts = []
+    for step in (lambda: c.set_node(n(True)), lambda: c.set_node(n(True)), lambda: c.set_node(n(False)),
+                 lambda: c.set_node(n(True)), lambda: c.remove_node("a"), lambda: c.set_node(n(False))):
+        step()
+        counts.append(c.prefer_tainted)
+    assert counts == [1, 1, 0, 1, 0, 0]
