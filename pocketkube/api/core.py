@@ -19,7 +19,7 @@ from ..clock import Clock
 from ..store import KV, KeyExists, KeyNotFound, RevisionMismatch, Store, StoreError
 from . import decode as decoding
 from . import errors, objects, strategy
-from .defaults import apply_defaults, apply_status_update_defaults
+from .defaults import apply_defaults, apply_status_update_defaults, status_update_keeps_spec
 from .errors import ApiError, FieldError
 from .fields import getter
 from .patch import apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
@@ -397,11 +397,14 @@ class Api:
         return not meta.get("deletionGracePeriodSeconds")
 
     async def _guaranteed_update(self, res: Resource, ns: str, name: str, mutate, dry_run: bool,
-                                 retry: bool, share: bool = False) -> dict:
-        """Read, mutate, write with the read revision; re-read and retry on a race if allowed."""
+                                 retry: bool, share: bool = False, read_shared: bool = False) -> dict:
+        """Read, mutate, write with the read revision; re-read and retry on a race if allowed.
+
+        `read_shared`: `mutate` only reads the stored object, so the watchers' decoded copy will
+        do (usually there already: no decode)."""
         for _ in range(16):
             kv = await self._get_kv(res, ns, name)
-            old = objects.decode(kv)
+            old = self.decoded_events.get(kv.value, kv.mod_revision) if read_shared else objects.decode(kv)
             new = await mutate(old)
             try:
                 return await self._write_update(res, ns, name, old, new, dry_run, kv.value, share)
@@ -486,13 +489,20 @@ class Api:
         async def mutate(old: dict) -> dict:
             if subresource == "status":
                 # Everything but status and metadata is replaced by the stored object's (fresh per
-                # attempt): copying the body's spec would be thrown away.
-                body = {k: objects.deep_copy(v) if k in ("metadata", "status") else v for k, v in obj.items()}
+                # attempt): copying the body's spec would be thrown away. Only metadata's own
+                # keys are set or replaced from here on: a caller that gives its body up (share)
+                # needs only a shallow copy of it.
+                body = {k: (dict(v) if k == "metadata" and opts.share and isinstance(v, dict) else
+                            objects.deep_copy(v)) if k in ("metadata", "status") else v
+                        for k, v in obj.items()}
             else:
                 body = objects.deep_copy(obj)
             return self._prepare_update(res, ns, name, body, old, subresource)
+        # A status update of a kind whose spec it keeps as stored only reads the stored object
+        # (the new one takes its spec and parts of its metadata, read-only from then on).
+        read_shared = opts.share and subresource == "status" and status_update_keeps_spec(res)
         new = await self._guaranteed_update(res, ns, name, mutate, opts.dry_run, retry=not has_rv,
-                                            share=opts.share)
+                                            share=opts.share, read_shared=read_shared)
         return Result(new, warnings)
 
     # ---- patch ---------------------------------------------------------------------------------

@@ -653,9 +653,14 @@ _SPEC_ONLY = {("", "Pod"), ("apps", "Deployment"), ("apps", "ReplicaSet"), ("app
               ("apps", "DaemonSet")}
 
 
+def status_update_keeps_spec(resource: "Resource") -> bool:
+    """Whether a status update leaves the stored spec exactly as it is (no defaults to fill)."""
+    return (resource.group, resource.kind) in _SPEC_ONLY
+
+
 def apply_status_update_defaults(resource: "Resource", obj: dict) -> None:
     """Defaults for an object written through its status subresource."""
-    if (resource.group, resource.kind) not in _SPEC_ONLY:
+    if not status_update_keeps_spec(resource):
         apply_defaults(resource, obj, create=False)
 
 

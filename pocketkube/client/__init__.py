@@ -39,9 +39,10 @@ def resource(name: str | Resource) -> Resource:
 class Client(abc.ABC):
     """The Kubernetes verbs, on plain dict objects.
 
-    A write with `result=False` says the caller will not use what it returns: the in-process
-    client then returns None and gives the object written to the watchers as their decoded copy
-    (one decode fewer per event; see DecodedEvents.expect). Hot paths that only write use it.
+    A write with `result=False` says the caller will not use what it returns, nor change the body
+    it passed: the in-process client then returns None and gives the object written (which may
+    share parts of that body) to the watchers as their decoded copy (one decode fewer per event;
+    see DecodedEvents.expect). Hot paths that only write use it.
     """
 
     @abc.abstractmethod

@@ -176,20 +176,27 @@ def test_writes_without_a_result_hand_their_object_to_the_watchers(tmp_path):
         await c.create("pods", "default", pod)
         start = store.revision
         decodes = []
-        real = objects.decode_value
+        real, real_decode = objects.decode_value, objects.decode
         objects.decode_value = lambda v, r: decodes.append(r) or real(v, r)
         try:
             watch = c.watch("pods", "default", resource_version=str(start))
             await c.bind("default", "p", "n1")
             got = await c.get("pods", "default", "p")
+            # From here on the status update and the deletes read the watchers' copy.
+            objects.decode = lambda kv: decodes.append(kv.mod_revision) or real_decode(kv)
+            async for ev in watch:
+                bound = ev["object"]
+                break
+            bound_before = orjson.dumps(bound)
             got["status"] = dict(got.get("status") or {}, phase="Running")
             assert await c.update_status("pods", "default", got, result=False) is None
             assert await c.delete("pods", "default", "p", result=False) is None   # graceful: an update
-            seen = []
+            seen = [bound]
             async for ev in watch:
                 seen.append(ev["object"])
                 if len(seen) == 3:
                     break
+            assert orjson.dumps(bound) == bound_before   # read, never changed
             # The final delete reads the watchers' copy and leaves it as it was.
             last_rv = seen[2]["metadata"]["resourceVersion"]
             assert await c.delete("pods", "default", "p", grace_period_seconds=0, result=False) is None
@@ -200,7 +207,7 @@ def test_writes_without_a_result_hand_their_object_to_the_watchers(tmp_path):
                 break
             assert decodes == [] and seen[2]["metadata"]["resourceVersion"] == last_rv
         finally:
-            objects.decode_value = real
+            objects.decode_value, objects.decode = real, real_decode
         assert [o["spec"].get("nodeName") for o in seen] == ["n1"] * 3
         assert seen[1]["status"]["phase"] == "Running" and seen[2]["metadata"]["deletionTimestamp"]
         for o in seen:
