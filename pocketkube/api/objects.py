@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import random
-import uuid
 from typing import Any
 
 import orjson
@@ -26,10 +25,17 @@ def random_suffix(n: int = 5) -> str:
     return "".join(random.choices(_NAME_CHARS, k=n))
 
 
+_UUID4_CLEAR = ~((0xf000 << 64) | (0xc000 << 48))   # the version and variant bits
+_UUID4_SET = (4 << 76) | (0x8000 << 48)               # version 4, RFC 4122 variant
+
+
 def new_uid() -> str:
     # A version-4 UUID from the module's PRNG (seeded from the OS at start): uuid4() reads
-    # os.urandom on every call, a syscall that costs more than the rest of a create here.
-    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+    # os.urandom on every call, a syscall that costs more than the rest of a create here; and
+    # the bits are set and formatted directly, as uuid.UUID(int=..., version=4) would, at a
+    # quarter of its cost.
+    h = f"{(random.getrandbits(128) & _UUID4_CLEAR) | _UUID4_SET:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 # ObjectMeta fields Go omits when empty (omitempty): a client that removes the last finalizer
