@@ -30,7 +30,7 @@ import functools
 import heapq
 import math
 import re
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from ..client.informer import ObjectMemo
 from ..clock import parse_rfc3339
@@ -170,30 +170,64 @@ def _compare_rest(a: _Ranked, b: _Ranked) -> int:
 _rest_key = functools.cmp_to_key(_compare_rest)
 
 
+class Placement:
+    """Active pods per controller and node, kept from pod events: step 5's counts for a
+    controller that ranks thousands of pods again and again, without reading every related pod
+    at each ranking."""
+
+    def __init__(self) -> None:
+        self._of: dict[str, tuple[str, str]] = {}                        # key -> (controller uid, node)
+        self._counts: dict[str, collections.Counter] = {}                # controller uid -> node -> pods
+
+    def update(self, key: str, obj: dict | None, controller_uid: str | None) -> None:
+        """Record a pod's current state (obj None: it is gone)."""
+        old = self._of.pop(key, None)
+        if old is not None:
+            counts = self._counts[old[0]]
+            counts[old[1]] -= 1
+            if counts[old[1]] <= 0:
+                del counts[old[1]]
+                if not counts:
+                    del self._counts[old[0]]
+        if obj is not None and controller_uid and is_pod_active(obj):
+            node = (obj.get("spec") or {}).get("nodeName") or ""
+            self._of[key] = (controller_uid, node)
+            self._counts.setdefault(controller_uid, collections.Counter())[node] += 1
+
+    def on_nodes(self, controller_uids: Iterable[str]) -> collections.Counter:
+        """Active pods per node, over the pods of these controllers."""
+        total: collections.Counter = collections.Counter()
+        for uid in controller_uids:
+            total.update(self._counts.get(uid, ()))
+        return total
+
+
 def rank_pods_for_deletion(pods: Iterable[dict], related_pods: Iterable[dict] | None = None,
                            now: float | None = None, limit: int | None = None,
-                           memo: ObjectMemo | None = None) -> list[dict]:
+                           memo: ObjectMemo | None = None, on_node: Mapping[str, int] | None = None) -> list[dict]:
     """`pods` in the order to delete them, first to go first.
 
     `related_pods` are the pods whose placement counts for step 5 (the owner's own pods and, for
     a Deployment, its other ReplicaSets' pods); by default `pods` themselves. `now` enables the
     logarithmic time comparison, as upstream's ReplicaSet controller always does. A `memo` keeps
     the facts of pods that have not changed since the last ranking (a Deployment draining an
-    old ReplicaSet of thousands of pods ranks them all for every 500 it deletes).
+    old ReplicaSet of thousands of pods ranks them all for every 500 it deletes). `on_node`, when
+    given, is what the related pods would count per node (see Placement): they are not read.
     """
     pods = list(pods)
     known = memo.entries if memo is not None else {}
     seen: dict[int, tuple[dict, _Ranked]] = {}
     # Each pod's facts, from the memo while the object is the same; the related pods (a
     # Deployment's other ReplicaSets' too) count for step 5.
-    placed: list[str] = []
-    for p in (pods if related_pods is None else related_pods):
-        entry = known.get(id(p))
-        r = entry[1] if entry is not None and entry[0] is p else _Ranked(p)
-        seen[id(p)] = (p, r)
-        if r.active:
-            placed.append(r.node)
-    on_node = collections.Counter(placed)
+    if on_node is None:
+        placed: list[str] = []
+        for p in (pods if related_pods is None else related_pods):
+            entry = known.get(id(p))
+            r = entry[1] if entry is not None and entry[0] is p else _Ranked(p)
+            seen[id(p)] = (p, r)
+            if r.active:
+                placed.append(r.node)
+        on_node = collections.Counter(placed)
     # Pods alike in the first four criteria and placed on the same node tie in the first five:
     # the ranking sorts these groups, and compares pods one by one only where it must.
     groups: dict[tuple, list[_Ranked]] = {}
@@ -258,8 +292,9 @@ def rank_pods_for_deletion(pods: Iterable[dict], related_pods: Iterable[dict] | 
 
 
 def pods_to_delete(pods: list[dict], related_pods: Iterable[dict] | None, count: int,
-                   now: float | None = None, memo: ObjectMemo | None = None) -> list[dict]:
+                   now: float | None = None, memo: ObjectMemo | None = None,
+                   on_node: Mapping[str, int] | None = None) -> list[dict]:
     """The `count` pods to delete first (getPodsToDelete: no ranking when all of them go)."""
     if count < len(pods):
-        return rank_pods_for_deletion(pods, related_pods, now, limit=count, memo=memo)
+        return rank_pods_for_deletion(pods, related_pods, now, limit=count, memo=memo, on_node=on_node)
     return list(pods[:count])

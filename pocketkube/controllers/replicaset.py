@@ -34,7 +34,7 @@ from ..client.informer import ObjectMemo, object_key
 from .base import (Controller, Expectations, OwnedIndex, Owners, adopt, controlled_elsewhere, controller_ref,
                    pod_from_template, release)
 from .podcontrol import NAMESPACE_TERMINATING_CAUSE, PodControl, has_status_cause, slow_start_batch
-from .ranking import available_after, is_pod_ready, pods_to_delete
+from .ranking import Placement, available_after, is_pod_ready, pods_to_delete
 
 log = logging.getLogger("pocketkube.replicaset")
 
@@ -279,6 +279,7 @@ class ReplicaSetController(Controller):
         # Pods by the uid of their controller, and orphans by namespace: a sync looks only at the
         # pods it could own, whatever the size of the namespace.
         self.pod_index = OwnedIndex()
+        self.placement = Placement()     # active pods per ReplicaSet and node, for the ranking
         self._sync_cost: dict[str, float] = {}   # seconds of CPU the last sync of each key took
         # What syncs of big ReplicaSets need not compute again (census classes, ranking facts).
         self._census: dict[str, CensusMemo] = {}
@@ -330,6 +331,7 @@ class ReplicaSetController(Controller):
         if controlled_elsewhere(key, old, new, "ReplicaSet", self.pod_index):
             return
         self.pod_index.update(key, new)
+        self.placement.update(key, new, (controller_ref(new) or {}).get("uid") if new is not None else None)
         if kind == "ADDED":
             self._pod_added(new)
         elif kind == "MODIFIED":
@@ -545,7 +547,8 @@ class ReplicaSetController(Controller):
         if diff > 0:
             n = min(diff, self.burst_replicas)
             memo = self._ranks_memo(key)
-            victims = pods_to_delete(pods, self._related_pods(rs), n, self.clock.now(), memo)
+            on_node = self.placement.on_nodes(self._related_uids(rs))
+            victims = pods_to_delete(pods, None, n, self.clock.now(), memo, on_node)
             self.expectations.forget(key)
             self.expectations.expect_deletions(key, [object_key(p) for p in victims])
             sem = asyncio.Semaphore(self.create_concurrency)
@@ -583,19 +586,15 @@ class ReplicaSetController(Controller):
         loop.call_later(RANK_MEMO_SECONDS, expire)
         return memo
 
-    def _related_pods(self, rs: dict) -> list[dict]:
-        """Pods of every ReplicaSet sharing this one's controller (getIndirectlyRelatedPods)."""
+    def _related_uids(self, rs: dict) -> list[str]:
+        """Every ReplicaSet sharing this one's controller, whose pods are related
+        (getIndirectlyRelatedPods); an object has one controller: their pods never overlap."""
         owner = controller_ref(rs)
-        related = [rs]
-        if owner is not None:
-            ns = rs["metadata"].get("namespace") or ""
-            related = [other for other in self.owners.in_namespace(ns)
-                       if (controller_ref(other) or {}).get("uid") == owner.get("uid")]
-        # An object has one controller: the ReplicaSets' pods never overlap.
-        pods: list[dict] = []
-        for r in related:
-            pods.extend(self.pod_index.owned_by(r["metadata"]["uid"]).values())
-        return pods
+        if owner is None:
+            return [rs["metadata"]["uid"]]
+        ns = rs["metadata"].get("namespace") or ""
+        return [other["metadata"]["uid"] for other in self.owners.in_namespace(ns)
+                if (controller_ref(other) or {}).get("uid") == owner.get("uid")]
 
     async def _update_status(self, rs: dict, status: dict) -> dict:
         """Write the status if it changed, retrying once on a conflict (updateReplicaSetStatus)."""

@@ -19,6 +19,7 @@ from pocketkube.controllers import replicaset
 from pocketkube.controllers.podcontrol import SpamFilter, slow_start_batch
 from pocketkube.controllers.ranking import (
     DELETION_COST_ANNOTATION,
+    Placement,
     pods_to_delete,
     rank_pods_for_deletion,
 )
@@ -142,6 +143,35 @@ def test_rank_memo_ranks_as_a_fresh_ranking():
         assert [id(p) for p in got] == [id(p) for p in pods_to_delete(pods, None, 40, now)], step
         assert len(memo.entries) == len(pods) and all(memo.entries[id(p)][0] is p for p in pods)
         pods = pods[:-10]
+
+
+def test_placement_counts_as_the_related_pods_do():
+    """Counts kept from pod events rank as reading the related pods does, while pods move,
+    finish, start being deleted, change controller and go."""
+    rng = random.Random(3)
+    now = parse_rfc3339("2024-01-09T00:00:00Z")
+    placement, objs = Placement(), {}
+
+    def pod(i):
+        p = _pod(f"p{i}", rng.choice(["", "n1", "n2", "n3"]), rng.choice(["Pending", "Running", "Succeeded"]),
+                 ready=rng.random() < 0.7, ready_at=f"2024-01-0{rng.randrange(1, 9)}T00:00:00Z")
+        if rng.random() < 0.2:
+            p["metadata"]["deletionTimestamp"] = "2024-01-08T00:00:00Z"
+        return p, rng.choice(["rs1", "rs2", "other"])
+
+    for step in range(300):
+        i = rng.randrange(60)
+        if rng.random() < 0.2:
+            objs.pop(i, None)
+            placement.update(f"ns/p{i}", None, None)
+        else:
+            objs[i] = pod(i)
+            placement.update(f"ns/p{i}", objs[i][0], objs[i][1])
+        ranked = [p for p, owner in objs.values() if owner == "rs1"]
+        related = [p for p, owner in objs.values() if owner in ("rs1", "rs2")]
+        by_reading = rank_pods_for_deletion(ranked, related, now)
+        by_counts = rank_pods_for_deletion(ranked, None, now, on_node=placement.on_nodes(["rs1", "rs2"]))
+        assert [id(p) for p in by_counts] == [id(p) for p in by_reading], step
 
 
 def test_ranking_follows_active_pods_with_ranks():
