@@ -39,10 +39,11 @@ def resource(name: str | Resource) -> Resource:
 class Client(abc.ABC):
     """The Kubernetes verbs, on plain dict objects.
 
-    A write with `result=False` says the caller will not use what it returns, nor change the body
-    it passed: the in-process client then returns None and gives the object written (which may
-    share parts of that body) to the watchers as their decoded copy (one decode fewer per event;
-    see DecodedEvents.expect). Hot paths that only write use it.
+    A write with `result=False` says the caller will not change what it returns, nor the body it
+    passed: the in-process client gives the object written (which may share parts of that body)
+    to the watchers as their decoded copy (one decode fewer per event; see
+    DecodedEvents.expect), and returns it only from a create (read-only: the created name is
+    what callers want), None otherwise. Hot paths that only write use it.
     """
 
     @abc.abstractmethod

@@ -35,8 +35,9 @@ class InProcessClient(Client):
         return await self.api.list(resource(res), namespace, label_selector, field_selector, limit, continue_token)
 
     async def create(self, res, namespace, obj, result=True):
-        r = await self.api.create(resource(res), namespace or "", _copy(obj), _TRUSTED if result else _TRUSTED_SHARED)
-        return r.obj if result else None
+        # Without a result the created object is the watchers' too: returned read-only.
+        return (await self.api.create(resource(res), namespace or "", _copy(obj),
+                                      _TRUSTED if result else _TRUSTED_SHARED)).obj
 
     async def update(self, res, namespace, obj, subresource=None, result=True):
         name = obj["metadata"]["name"]

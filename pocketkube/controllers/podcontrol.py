@@ -104,8 +104,9 @@ class PodControl:
             self.recorder.event(owner, type_, reason, action, message)
 
     async def create_pod(self, namespace: str, pod: dict, owner: dict) -> dict:
+        """Create a pod from `pod` (not changed); the created pod is returned read-only."""
         try:
-            created = await self.client.create("pods", namespace, pod)
+            created = await self.client.create("pods", namespace, pod, result=False)
         except ApiError as e:
             if not has_status_cause(e, NAMESPACE_TERMINATING_CAUSE):
                 self.event(owner, "Warning", "FailedCreate", "Create", f"Error creating: {e}")

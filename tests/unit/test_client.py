@@ -173,7 +173,8 @@ def test_writes_without_a_result_hand_their_object_to_the_watchers(tmp_path):
         c = InProcessClient(api)
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}},
                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
-        await c.create("pods", "default", pod)
+        created = await c.create("pods", "default", pod, result=False)   # read-only: the watchers' too
+        assert created["metadata"]["name"] == "p" and created is not pod
         start = store.revision
         decodes = []
         real, real_decode = objects.decode_value, objects.decode
@@ -214,5 +215,31 @@ def test_writes_without_a_result_hand_their_object_to_the_watchers(tmp_path):
             rev = int(o["metadata"]["resourceVersion"])
             value = next(e.value for e in store._history("/core/pods/", start) if e.revision == rev)
             assert orjson.dumps(o) == orjson.dumps(real(value, rev))
+        await store.close()
+    asyncio.run(main())
+
+
+def test_a_create_without_a_result_returns_the_watchers_object(tmp_path):
+    """The created object (read-only) is what the watchers get: no decode for its event."""
+    from pocketkube.api import objects
+
+    async def main():
+        store = SqliteStore(str(tmp_path / "s.db"))
+        api = Api(store)
+        await api.bootstrap()
+        c = InProcessClient(api)
+        watch = c.watch("configmaps", "default", resource_version=str(store.revision))
+        decodes = []
+        real = objects.decode_value
+        objects.decode_value = lambda v, r: decodes.append(r) or real(v, r)
+        try:
+            body = cm("a", x="1")
+            created = await c.create("configmaps", "default", body, result=False)
+            async for ev in watch:
+                assert ev["type"] == "ADDED" and ev["object"] is created
+                break
+        finally:
+            objects.decode_value = real
+        assert decodes == [] and created is not body and created["metadata"]["resourceVersion"]
         await store.close()
     asyncio.run(main())

@@ -46,15 +46,15 @@ class FlakyClient(InProcessClient):
         self.attempts = 0
         self.succeeded = 0
 
-    async def create(self, res, namespace, obj):
+    async def create(self, res, namespace, obj, result=True):
         if res == "pods":
             self.attempts += 1
             if self.fail_after is not None and self.succeeded >= self.fail_after:
                 raise ApiError(403, "Forbidden", 'pods "x" is forbidden: exceeded quota: q, requested: pods=1')
-            out = await super().create(res, namespace, obj)
+            out = await super().create(res, namespace, obj, result)
             self.succeeded += 1
             return out
-        return await super().create(res, namespace, obj)
+        return await super().create(res, namespace, obj, result)
 
 
 class Env(ControllerEnv):
