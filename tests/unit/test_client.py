@@ -17,6 +17,14 @@ def cm(name, **data):
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
 
 
+async def in_process(tmp_path):
+    """A store, and an in-process client over a bootstrapped API on it."""
+    store = SqliteStore(str(tmp_path / "s.db"))
+    api = Api(store)
+    await api.bootstrap()
+    return store, InProcessClient(api)
+
+
 async def until(pred, timeout=5.0):
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
@@ -27,10 +35,7 @@ async def until(pred, timeout=5.0):
 
 def test_informer_follows_changes_and_recovers_from_compaction(tmp_path):
     async def main():
-        store = SqliteStore(str(tmp_path / "s.db"))
-        api = Api(store)
-        await api.bootstrap()
-        c = InProcessClient(api)
+        store, c = await in_process(tmp_path)
         await c.create("configmaps", "default", cm("a", x="1"))
         inf = Informer(c, "configmaps", "default", watch_timeout=0.5)
         events = []
@@ -167,10 +172,7 @@ def test_writes_without_a_result_hand_their_object_to_the_watchers(tmp_path):
     from pocketkube.api import objects
 
     async def main():
-        store = SqliteStore(str(tmp_path / "s.db"))
-        api = Api(store)
-        await api.bootstrap()
-        c = InProcessClient(api)
+        store, c = await in_process(tmp_path)
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}},
                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
         created = await c.create("pods", "default", pod, result=False)   # read-only: the watchers' too
@@ -224,10 +226,7 @@ def test_a_create_without_a_result_returns_the_watchers_object(tmp_path):
     from pocketkube.api import objects
 
     async def main():
-        store = SqliteStore(str(tmp_path / "s.db"))
-        api = Api(store)
-        await api.bootstrap()
-        c = InProcessClient(api)
+        store, c = await in_process(tmp_path)
         watch = c.watch("configmaps", "default", resource_version=str(store.revision))
         decodes = []
         real = objects.decode_value
