@@ -127,27 +127,26 @@ def _spread_raw(pod: PodInfo, owner: str, nodes: list[NodeInfo], cache: Cache) -
     return out
 
 
-def _normalize_spread(raw: list[int], ignored: list[bool] | None = None) -> list[int]:
-    """PodTopologySpread NormalizeScore: fewer matching pods is better; ignored nodes get 0."""
+def _add_spread(totals: list[int], raw: list[int], ignored: list[bool] | None = None) -> list[int]:
+    """`totals` plus the weighted PodTopologySpread NormalizeScore of `raw`, in one pass: fewer
+    matching pods is better; ignored nodes get 0."""
     if not ignored:
-        if not raw:
-            return []
-        lo, hi = min(raw), max(raw)
+        lo, hi = min(raw, default=0), max(raw, default=0)
         if hi == 0:
-            return [MAX_SCORE] * len(raw)
-        return [MAX_SCORE * (hi + lo - s) // hi for s in raw]
+            return [t + WEIGHT_SPREAD * MAX_SCORE for t in totals]
+        return [t + WEIGHT_SPREAD * (MAX_SCORE * (hi + lo - s) // hi) for t, s in zip(totals, raw)]
     kept = [s for i, s in enumerate(raw) if not ignored[i]]
     if not kept:
-        return [0] * len(raw)
+        return list(totals)
     lo, hi = min(kept), max(kept)
     out = []
-    for i, s in enumerate(raw):
-        if ignored and ignored[i]:
-            out.append(0)
+    for t, s, skip in zip(totals, raw, ignored):
+        if skip:
+            out.append(t)
         elif hi == 0:
-            out.append(MAX_SCORE)
+            out.append(t + WEIGHT_SPREAD * MAX_SCORE)
         else:
-            out.append(MAX_SCORE * (hi + lo - s) // hi)
+            out.append(t + WEIGHT_SPREAD * (MAX_SCORE * (hi + lo - s) // hi))
     return out
 
 
@@ -184,17 +183,11 @@ def score(pod: PodInfo, nodes: list[NodeInfo], cache: Cache, memo: ScoreMemo | N
         explicit = topologyspread.score_raw(pod, nodes, cache)
         if explicit is not None:
             raw, ignored = explicit
-            for i, s in enumerate(_normalize_spread(raw, ignored)):
-                totals[i] += WEIGHT_SPREAD * s
+            totals = _add_spread(totals, raw, ignored)
     elif pod.owner:
         if spread_raw is None:
             spread_raw = _spread_raw(pod, pod.owner, nodes, cache)
-        # _normalize_spread without ignored nodes, added in the same pass.
-        lo, hi = min(spread_raw, default=0), max(spread_raw, default=0)
-        if hi == 0:
-            totals = [t + WEIGHT_SPREAD * MAX_SCORE for t in totals]
-        else:
-            totals = [t + WEIGHT_SPREAD * (MAX_SCORE * (hi + lo - s) // hi) for t, s in zip(totals, spread_raw)]
+        totals = _add_spread(totals, spread_raw)
     return totals
 
 
