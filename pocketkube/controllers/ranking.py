@@ -111,12 +111,12 @@ def _log_bucket(t: float, now: float) -> int:
 
 class _Ranked:
     """What the ranking reads of one pod: the facts that come from the pod object (kept in a
-    memo while the object stays the same), and the placement rank and age buckets, which are
-    set again for every ranking. A pod that only counts for placement (another ReplicaSet's)
-    needs only `active` and `node`; the rest is read when the pod is ranked (`read`)."""
+    memo while the object stays the same), and the age buckets, which are set again for every
+    ranking (the placement rank is its group's). A pod that only counts for placement (another
+    ReplicaSet's) needs only `active` and `node`; the rest is read when the pod is ranked."""
 
     __slots__ = ("pod", "active", "node", "group", "ready", "ready_at", "restarts", "created", "uid",
-                 "rank", "ready_bucket", "created_bucket")
+                 "ready_bucket", "created_bucket")
 
     def __init__(self, pod: dict) -> None:
         self.pod = pod
@@ -249,10 +249,7 @@ def rank_pods_for_deletion(pods: Iterable[dict], related_pods: Iterable[dict] | 
         memo.entries = seen
     by_first_five: dict[tuple, list[_Ranked]] = {}
     for (first, node), members in groups.items():
-        rank = on_node.get(node, 0)
-        for r in members:
-            r.rank = rank
-        by_first_five.setdefault(first + (-rank,), []).extend(members)
+        by_first_five.setdefault(first + (-on_node.get(node, 0),), []).extend(members)
     keys_in_order = sorted(by_first_five)
     if limit is not None and limit < len(pods):
         # A scale-down deletes at most 500 of thousands: only the groups up to the one where the
