@@ -262,8 +262,9 @@ class OwnedIndex:
         self._orphans: dict[str, dict[str, dict]] = {}      # namespace -> key -> object
         self._changed: dict[str, set[str]] = {}             # owner uid -> keys changed (tracked owners)
 
-    def update(self, key: str, obj: dict | None) -> None:
-        """Record an object's current state and controller (obj None: it is gone)."""
+    def update(self, key: str, obj: dict | None) -> str | None:
+        """Record an object's current state and controller (obj None: it is gone); returns the
+        controller's uid as recorded ("" for an orphan, None once gone)."""
         owner = None
         if obj is not None:
             ref = controller_ref(obj)
@@ -281,7 +282,7 @@ class OwnedIndex:
                 changed.add(key)
         if owner is None:
             self._owner_of.pop(key, None)
-            return
+            return None
         self._owner_of[key] = owner
         if owner:
             bucket = self._owned.get(owner)
@@ -293,6 +294,7 @@ class OwnedIndex:
                 changed.add(key)
         else:
             self._orphans.setdefault(key.partition("/")[0], {})[key] = obj   # type: ignore[assignment]
+        return owner
 
     def __contains__(self, key: str) -> bool:
         return key in self._owner_of

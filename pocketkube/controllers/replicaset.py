@@ -330,8 +330,7 @@ class ReplicaSetController(Controller):
         key = object_key(new or old)
         if controlled_elsewhere(key, old, new, "ReplicaSet", self.pod_index):
             return
-        self.pod_index.update(key, new)
-        self.placement.update(key, new, (controller_ref(new) or {}).get("uid") if new is not None else None)
+        self.placement.update(key, new, self.pod_index.update(key, new))
         if kind == "ADDED":
             self._pod_added(new)
         elif kind == "MODIFIED":

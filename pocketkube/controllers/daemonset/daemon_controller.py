@@ -246,13 +246,13 @@ class DaemonSetController(Controller):
                 self.enqueue(ds)
 
     def _on_pod(self, kind: str, old: dict | None, new: dict | None) -> None:
-        if controlled_elsewhere(object_key(new or old), old, new, "DaemonSet", self.pod_index):
+        key = object_key(new or old)
+        if controlled_elsewhere(key, old, new, "DaemonSet", self.pod_index):
             return
+        self.pod_index.update(key, new)
         if kind == "DELETED":
-            self.pod_index.update(object_key(old), None)
             self._pod_deleted(old)
             return
-        self.pod_index.update(object_key(new), new)
         if kind == "ADDED" or old is None:
             self._pod_added(new)
         else:

@@ -224,14 +224,14 @@ class JobController(Controller):
 
     def _on_pod(self, kind: str, old: dict | None, new: dict | None) -> None:
         # Another kind's pod still matters when it carries our tracking finalizer (an orphan's).
-        if controlled_elsewhere(object_key(new or old), old, new, "Job", self.pod_index) and \
+        key = object_key(new or old)
+        if controlled_elsewhere(key, old, new, "Job", self.pod_index) and \
                 not any(o is not None and has_tracking_finalizer(o) for o in (old, new)):
             return
+        self.pod_index.update(key, new)
         if kind == "DELETED":
-            self.pod_index.update(object_key(old), None)
             self._pod_deleted(old, final=True)
             return
-        self.pod_index.update(object_key(new), new)
         if kind == "ADDED":
             self._pod_added(new)
         else:
