@@ -492,9 +492,13 @@ class Api:
                 # attempt): copying the body's spec would be thrown away. Only metadata's own
                 # keys are set or replaced from here on: a caller that gives its body up (share)
                 # needs only a shallow copy of it.
-                body = {k: (dict(v) if k == "metadata" and opts.share and isinstance(v, dict) else
-                            objects.deep_copy(v)) if k in ("metadata", "status") else v
-                        for k, v in obj.items()}
+                body = dict(obj)
+                if "status" in body:
+                    body["status"] = objects.deep_copy(body["status"])
+                if "metadata" in body:
+                    meta = body["metadata"]
+                    shallow = opts.share and isinstance(meta, dict)
+                    body["metadata"] = dict(meta) if shallow else objects.deep_copy(meta)
             else:
                 body = objects.deep_copy(obj)
             return self._prepare_update(res, ns, name, body, old, subresource)
