@@ -163,7 +163,7 @@ def test_handler_added_to_a_synced_informer_hears_the_cache_first(tmp_path):
     asyncio.run(main())
 
 
-def test_writes_without_a_result_hand_their_object_to_the_watchers(tmp_path):
+def test_writes_without_a_result_hand_their_object_to_the_watchers(tmp_path, monkeypatch):
     """An in-process write with result=False (and every binding) returns nothing and gives the
     object written to the watchers: each event's object is exactly what decoding the stored
     value gives, resourceVersion included, and no decode was needed for it. A delete without
@@ -180,37 +180,34 @@ def test_writes_without_a_result_hand_their_object_to_the_watchers(tmp_path):
         start = store.revision
         decodes = []
         real, real_decode = objects.decode_value, objects.decode
-        objects.decode_value = lambda v, r: decodes.append(r) or real(v, r)
-        try:
-            watch = c.watch("pods", "default", resource_version=str(start))
-            await c.bind("default", "p", "n1")
-            got = await c.get("pods", "default", "p")
-            # From here on the status update and the deletes read the watchers' copy.
-            objects.decode = lambda kv: decodes.append(kv.mod_revision) or real_decode(kv)
-            async for ev in watch:
-                bound = ev["object"]
+        monkeypatch.setattr(objects, "decode_value", lambda v, r: decodes.append(r) or real(v, r))
+        watch = c.watch("pods", "default", resource_version=str(start))
+        await c.bind("default", "p", "n1")
+        got = await c.get("pods", "default", "p")
+        # From here on the status update and the deletes read the watchers' copy.
+        monkeypatch.setattr(objects, "decode", lambda kv: decodes.append(kv.mod_revision) or real_decode(kv))
+        async for ev in watch:
+            bound = ev["object"]
+            break
+        bound_before = orjson.dumps(bound)
+        got["status"] = dict(got.get("status") or {}, phase="Running")
+        assert await c.update_status("pods", "default", got, result=False) is None
+        assert await c.delete("pods", "default", "p", result=False) is None   # graceful: an update
+        seen = [bound]
+        async for ev in watch:
+            seen.append(ev["object"])
+            if len(seen) == 3:
                 break
-            bound_before = orjson.dumps(bound)
-            got["status"] = dict(got.get("status") or {}, phase="Running")
-            assert await c.update_status("pods", "default", got, result=False) is None
-            assert await c.delete("pods", "default", "p", result=False) is None   # graceful: an update
-            seen = [bound]
-            async for ev in watch:
-                seen.append(ev["object"])
-                if len(seen) == 3:
-                    break
-            assert orjson.dumps(bound) == bound_before   # read, never changed
-            # The final delete reads the watchers' copy and leaves it as it was.
-            last_rv = seen[2]["metadata"]["resourceVersion"]
-            assert await c.delete("pods", "default", "p", grace_period_seconds=0, result=False) is None
-            async for ev in watch:   # carrying the deletion's revision, from the same copy
-                gone = ev["object"]
-                assert ev["type"] == "DELETED" and int(gone["metadata"]["resourceVersion"]) > int(last_rv)
-                assert {**gone, "metadata": {**gone["metadata"], "resourceVersion": last_rv}} == seen[2]
-                break
-            assert decodes == [] and seen[2]["metadata"]["resourceVersion"] == last_rv
-        finally:
-            objects.decode_value, objects.decode = real, real_decode
+        assert orjson.dumps(bound) == bound_before   # read, never changed
+        # The final delete reads the watchers' copy and leaves it as it was.
+        last_rv = seen[2]["metadata"]["resourceVersion"]
+        assert await c.delete("pods", "default", "p", grace_period_seconds=0, result=False) is None
+        async for ev in watch:   # carrying the deletion's revision, from the same copy
+            gone = ev["object"]
+            assert ev["type"] == "DELETED" and int(gone["metadata"]["resourceVersion"]) > int(last_rv)
+            assert {**gone, "metadata": {**gone["metadata"], "resourceVersion": last_rv}} == seen[2]
+            break
+        assert decodes == [] and seen[2]["metadata"]["resourceVersion"] == last_rv
         assert [o["spec"].get("nodeName") for o in seen] == ["n1"] * 3
         assert seen[1]["status"]["phase"] == "Running" and seen[2]["metadata"]["deletionTimestamp"]
         for o in seen:
@@ -221,7 +218,7 @@ def test_writes_without_a_result_hand_their_object_to_the_watchers(tmp_path):
     asyncio.run(main())
 
 
-def test_a_create_without_a_result_returns_the_watchers_object(tmp_path):
+def test_a_create_without_a_result_returns_the_watchers_object(tmp_path, monkeypatch):
     """The created object (read-only) is what the watchers get: no decode for its event."""
     from pocketkube.api import objects
 
@@ -230,15 +227,12 @@ def test_a_create_without_a_result_returns_the_watchers_object(tmp_path):
         watch = c.watch("configmaps", "default", resource_version=str(store.revision))
         decodes = []
         real = objects.decode_value
-        objects.decode_value = lambda v, r: decodes.append(r) or real(v, r)
-        try:
-            body = cm("a", x="1")
-            created = await c.create("configmaps", "default", body, result=False)
-            async for ev in watch:
-                assert ev["type"] == "ADDED" and ev["object"] is created
-                break
-        finally:
-            objects.decode_value = real
+        monkeypatch.setattr(objects, "decode_value", lambda v, r: decodes.append(r) or real(v, r))
+        body = cm("a", x="1")
+        created = await c.create("configmaps", "default", body, result=False)
+        async for ev in watch:
+            assert ev["type"] == "ADDED" and ev["object"] is created
+            break
         assert decodes == [] and created is not body and created["metadata"]["resourceVersion"]
         await store.close()
     asyncio.run(main())
