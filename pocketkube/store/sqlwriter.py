@@ -14,7 +14,7 @@ which is also how it dies with the server (its socket closes), after the transac
 Runs as a script (`python -I -S sqlwriter.py <socket fd> <database path>`), standard library
 only. Protocol over a stream socket, each message a 4-byte big-endian length then a marshal:
   store -> writer  (base, rev, compact, upserts, deletes, log): `upserts` and `log` are flat
-                   lists (4 and 7 values per row, as the kv and log tables' columns), `deletes`
+                   lists (3 and 7 values per row, as the live and log tables' columns), `deletes`
                    keys, `compact` a revision to drop the change log up to, or None; `base` the
                    revision the batch follows and `rev` the revision after it. A batch whose
                    base is not the last commit's revision is refused: it was checked as if an
@@ -62,13 +62,14 @@ def write(db: sqlite3.Connection, batch: tuple) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
         if compact is not None:
-            db.execute("DELETE FROM log WHERE rev <= ?", (compact,))
+            # A live key's value is its row at mod_rev: kept however old.
+            db.execute("DELETE FROM log WHERE rev <= ? AND rev NOT IN (SELECT mod_rev FROM live)", (compact,))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('compact', ?)", (compact,))
-        insert_rows(db, "INSERT OR REPLACE INTO kv VALUES ", 4, upserts)
+        insert_rows(db, "INSERT OR REPLACE INTO live VALUES ", 3, upserts)
         insert_rows(db, "INSERT INTO log VALUES ", 7, log)
         for i in range(0, len(deletes), ROWS_PER_STATEMENT):
             part = deletes[i:i + ROWS_PER_STATEMENT]
-            db.execute(f"DELETE FROM kv WHERE key IN ({','.join('?' * len(part))})", part)
+            db.execute(f"DELETE FROM live WHERE key IN ({','.join('?' * len(part))})", part)
         db.execute("INSERT OR REPLACE INTO meta VALUES ('rev', ?)", (rev,))
         db.execute("COMMIT")
     except BaseException:

@@ -95,7 +95,7 @@ def test_reads_agree_while_a_commit_is_not_yet_published(make_store, tmp_path):
         assert s._inflight
         probe = sqlite3.connect(str(tmp_path / "state.db"))
         deadline = time.monotonic() + 10
-        while probe.execute("SELECT value FROM kv WHERE key='/m/a'").fetchone()[0] != b"new":
+        while probe.execute("SELECT value FROM live JOIN log ON rev = mod_rev WHERE live.key='/m/a'").fetchone()[0] != b"new":
             assert time.monotonic() < deadline, "the writer never committed"
             time.sleep(0.005)
         probe.close()
@@ -188,6 +188,73 @@ def test_compaction_expires_old_revisions(make_store):
             s2.watch("/k/", revs[1])
         await s2.close()
     run(body())
+
+
+def test_compaction_keeps_the_values_of_live_keys(make_store, tmp_path):
+    """A key's value is its change-log row at its last write: compaction past that revision
+    keeps the row, and drops it once the key changed or was deleted, or nothing would remain."""
+    async def body():
+        s = await make_store()
+        await s.create("/v/kept", b"kept-1")
+        await s.create("/v/changed", b"old")
+        await s.create("/v/deleted", b"gone")
+        await s.update("/v/changed", b"new")
+        await s.delete("/v/deleted")
+        await s.compact(s.revision)
+        await s.create("/v/later", b"later")
+        await s.close()
+        s2 = await make_store()
+        items, _, _ = await s2.list("/v/")
+        assert [(kv.key, kv.value) for kv in items] == [
+            ("/v/changed", b"new"), ("/v/kept", b"kept-1"), ("/v/later", b"later")]
+        await s2.compact(s2.revision)
+        await s2.close()
+        db = sqlite3.connect(str(tmp_path / "state.db"))
+        logged = sorted(v for k, v in db.execute("SELECT key, value FROM log WHERE key LIKE '/v/%'"))
+        db.close()
+        assert logged == [b"kept-1", b"later", b"new"]
+    run(body())
+
+
+def test_a_database_with_values_in_kv_is_moved_to_the_log(tmp_path):
+    """Databases written before the `live` table kept every value in `kv`; opening one moves
+    them to the change log (the compacted part) and keeps history and revisions as they were."""
+    path = str(tmp_path / "state.db")
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, create_rev INTEGER NOT NULL,
+                         mod_rev INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE log (rev INTEGER PRIMARY KEY, key TEXT NOT NULL, type INTEGER NOT NULL,
+                          value BLOB NOT NULL, prev BLOB, create_rev INTEGER NOT NULL, ts REAL NOT NULL);
+        CREATE TABLE meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
+        INSERT INTO kv VALUES ('/o/a', X'61', 2, 2), ('/o/b', X'6232', 3, 5);
+        INSERT INTO log VALUES (4, '/o/c', 0, X'63', NULL, 4, 1.0), (5, '/o/b', 0, X'6232', X'62', 3, 1.0),
+                               (6, '/o/c', 1, X'63', X'63', 4, 1.0);
+        INSERT INTO meta VALUES ('rev', 6), ('compact', 3);
+    """)
+    db.commit()
+    db.close()
+
+    async def body():
+        s = SqliteStore(path)
+        assert s.revision == 6 and s.compacted_revision == 3
+        items, _, _ = await s.list("/o/")
+        assert [(kv.key, kv.value, kv.create_revision, kv.mod_revision) for kv in items] == [
+            ("/o/a", b"a", 2, 2), ("/o/b", b"b2", 3, 5)]
+        w = s.watch("/o/", 3)
+        evs = [await w.next(1) for _ in range(3)]
+        assert [(e.type, e.key, e.revision) for e in evs] == [(PUT, "/o/c", 4), (PUT, "/o/b", 5), (DELETE, "/o/c", 6)]
+        w.close()
+        await s.update("/o/a", b"a2")
+        await s.close()
+        s2 = SqliteStore(path)
+        items, _, _ = await s2.list("/o/")
+        assert [(kv.key, kv.value) for kv in items] == [("/o/a", b"a2"), ("/o/b", b"b2")]
+        await s2.close()
+    run(body())
+    db = sqlite3.connect(path)
+    assert not db.execute("SELECT 1 FROM sqlite_master WHERE name='kv'").fetchone()
+    db.close()
 
 
 def test_time_window_compaction(make_store):
