@@ -128,12 +128,15 @@ async def watch_events(api, res: Resource, ns: str | None, req: WatchRequest) ->
             yield ev
 
 
-async def watch_batches(api, res: Resource, ns: str | None, req: WatchRequest) -> AsyncIterator[list[dict]]:
+async def watch_batches(api, res: Resource, ns: str | None, req: WatchRequest,
+                        encoded: bool = False) -> AsyncIterator[list[dict | bytes]]:
     """The same events, in lists of those that were ready together.
 
     A stream writer sends each list in one write: under load, one TLS record and one system
     call for many events instead of one each. The initial state comes in lists of at most
-    INITIAL_BATCH objects.
+    INITIAL_BATCH objects. With `encoded`, the changes read from the store come as their JSON
+    lines (objects.event_line), made from the stored bytes: a stream writer would only encode
+    the decoded object again. Other events (initial state, bookmarks, errors) stay dicts.
     """
     match = api.matcher(res, req.label_selector, req.field_selector)
     store = api.store
@@ -185,29 +188,23 @@ async def watch_batches(api, res: Resource, ns: str | None, req: WatchRequest) -
             drain = getattr(w, "drain", None)
             if drain is not None:
                 batch.extend(drain())
-            out: list[dict] = []
+            out: list[dict | bytes] = []
             for ev in batch:
                 last_rev = ev.revision
-                obj = decoded.get(ev.value, ev.revision)
+                # A stream writer with nothing to match needs no decoded object at all.
+                obj = None if encoded and match is None else decoded.get(ev.value, ev.revision)
                 if ev.type == DELETE:
-                    if ok(obj):
-                        out.append({"type": "DELETED", "object": obj})
-                    continue
-                now_ok = ok(obj)
-                if ev.prev_value is None:
-                    if now_ok:
-                        out.append({"type": "ADDED", "object": obj})
-                    continue
-                if match is None:
-                    out.append({"type": "MODIFIED", "object": obj})
-                    continue
-                was_ok = ok(decoded.view(ev.prev_value))
-                if now_ok and was_ok:
-                    out.append({"type": "MODIFIED", "object": obj})
-                elif now_ok:
-                    out.append({"type": "ADDED", "object": obj})
-                elif was_ok:
-                    out.append({"type": "DELETED", "object": obj})
+                    kind = "DELETED" if match is None or ok(obj) else None
+                elif ev.prev_value is None:
+                    kind = "ADDED" if match is None or ok(obj) else None
+                elif match is None:
+                    kind = "MODIFIED"
+                else:
+                    now_ok, was_ok = ok(obj), ok(decoded.view(ev.prev_value))
+                    kind = ("MODIFIED" if was_ok else "ADDED") if now_ok else ("DELETED" if was_ok else None)
+                if kind is not None:
+                    out.append(objects.event_line(kind, ev.value, ev.revision) if encoded
+                               else {"type": kind, "object": obj})
             if out:
                 yield out
         if req.allow_bookmarks:

@@ -402,9 +402,12 @@ class Server:
         await resp.prepare(request)
         first = True
         try:
-            async for batch in watch_batches(self.api, res, ns, req):
+            async for batch in watch_batches(self.api, res, ns, req, encoded=not table):
                 lines = []
                 for ev in batch:
+                    if isinstance(ev, bytes):   # a change, already its JSON line
+                        lines.append(ev)
+                        continue
                     if table and ev["type"] in ("ADDED", "MODIFIED", "DELETED"):
                         t = to_table(res, [ev["object"]], include)
                         if not first:

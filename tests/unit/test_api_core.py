@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 
 from pocketkube.api.core import Api, WriteOptions
 from pocketkube.api.errors import ApiError
 from pocketkube.api.resources import lookup
-from pocketkube.api.watching import WatchRequest, watch_events
+from pocketkube.api.objects import decode_value, encode, event_line
+from pocketkube.api.watching import WatchRequest, watch_batches, watch_events
 from pocketkube.clock import FakeClock
 from pocketkube.store.sqlite import SqliteStore
 
@@ -148,6 +150,50 @@ def test_watch_selector_transitions_and_initial_events(tmp_path):
         assert evs[1]["type"] == "BOOKMARK"
         assert evs[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
     run(tmp_path, body)
+
+
+def test_encoded_watch_lines_say_what_the_decoded_events_say(tmp_path):
+    """A stream writer's watch gives each change as its JSON line, made from the stored bytes:
+    the same events, objects and resourceVersions as the decoded path, with and without a
+    selector (whose transitions still decide the types)."""
+    async def body(api):
+        rv = api.store.revision
+        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"k": "a"}},
+              "data": {"x": 'quote " and \\ "metadata":{'}}
+        await api.create(CM, "default", copy(cm))
+        await api.patch(CM, "default", "c", "application/merge-patch+json", b'{"metadata":{"labels":{"k":"b"}}}')
+        await api.patch(CM, "default", "c", "application/merge-patch+json", b'{"metadata":{"labels":{"k":"a"}}}')
+        await api.delete(CM, "default", "c", {})
+        for selector in ("", "k=a"):
+            decoded, lines = [], []
+            async for batch in watch_batches(api, CM, "default", WatchRequest(str(rv), selector, timeout=0.3)):
+                decoded.extend(batch)
+            async for batch in watch_batches(api, CM, "default", WatchRequest(str(rv), selector, timeout=0.3),
+                                             encoded=True):
+                assert all(isinstance(line, bytes) and line.endswith(b"}\n") for line in batch)
+                lines.extend(orjson.loads(line) for line in batch)
+            assert lines == decoded
+            assert [ev["type"] for ev in lines] == (["ADDED", "MODIFIED", "MODIFIED", "DELETED"] if not selector
+                                                    else ["ADDED", "DELETED", "ADDED", "DELETED"])
+            assert [ev["object"]["metadata"]["resourceVersion"] for ev in lines] == [
+                str(r) for r in range(rv + 1, rv + 5)]
+    run(tmp_path, body)
+
+
+@pytest.mark.parametrize("obj", [
+    {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}}, "spec": {}},
+    {"apiVersion": "v1", "kind": "Pod", "metadata": {}, "spec": {"x": 1}},
+    # Another key order, and metadata under spec first: the line is encoded from the object.
+    {"spec": {"template": {"metadata": {"name": "inner"}}}, "apiVersion": "apps/v1", "kind": "Deployment",
+     "metadata": {"name": "d"}},
+    {"apiVersion": 'v"1', "kind": "Pod", "metadata": {"name": "q"}},
+])
+def test_event_line_is_the_event_of_the_decoded_object(obj):
+    value = encode(copy(obj))
+    for kind in ("ADDED", "MODIFIED", "DELETED"):
+        line = event_line(kind, value, 42)
+        assert line.endswith(b"\n") and line.count(b"\n") == 1
+        assert orjson.loads(line) == {"type": kind, "object": decode_value(value, 42)}
 
 
 def test_dry_run_writes_nothing(tmp_path):
