@@ -13,11 +13,17 @@ resources; pods being deleted still hold them but no longer count as replicas fo
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 
 from .podinfo import LABEL_HOSTNAME, LABEL_ZONE, spread_owner
 from .resources import CPU, EPHEMERAL, MEMORY, PODS, PodRes, host_ports, resource_fields, resource_list
 from .terms import compile_terms
+
+# A node's version moves with every change to it, so that scores and filter verdicts computed
+# for it can be reused while it stays. Drawn from one counter for all nodes: a node deleted and
+# created again under its name never shows a version its predecessor had.
+_VERSIONS = itertools.count(1)
 
 _NOT_SCALAR = {CPU, MEMORY, EPHEMERAL, PODS}
 
@@ -73,10 +79,10 @@ class NodeInfo:
         self.pods: dict[str, PodEntry] = {}
         self.zone: str | None = None
         self.hostname: str | None = None
-        self.version = 0    # moves with every change, so scores computed for it can be reused
+        self.version = next(_VERSIONS)   # see _VERSIONS
 
     def set_node(self, node: dict) -> None:
-        self.version += 1
+        self.version = next(_VERSIONS)
         self.node = node
         meta = node.get("metadata") or {}
         spec = node.get("spec") or {}
@@ -102,7 +108,7 @@ class NodeInfo:
         self.hostname = self.labels.get(LABEL_HOSTNAME)
 
     def add(self, e: PodEntry, sign: int = 1) -> None:
-        self.version += 1
+        self.version = next(_VERSIONS)
         r = e.res
         self.req_cpu += sign * r.cpu
         self.req_mem += sign * r.mem

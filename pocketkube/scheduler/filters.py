@@ -107,3 +107,34 @@ def run_filters(pod: PodInfo, ni: NodeInfo) -> Status | None:
     if reasons:
         return Status(UNSCHEDULABLE, reasons, "NodeResourcesFit")
     return None
+
+
+class FilterMemo:
+    """The node-local filters' verdicts for the last pods of one shape, reused while the node
+    has not changed (its `version` moves with every pod it gains or loses and every change to
+    it), as ScoreMemo does for scores: scheduling a ReplicaSet's replicas one after another, only
+    the node the last one went to needs its filters run again.
+
+    Only for pods whose verdict depends on nothing but their tolerations and requests: no node
+    selector or required affinity, no host ports, no extended resources (run_filters reads
+    nothing else of the pod).
+    """
+
+    MAX_SHAPES = 64
+
+    def __init__(self) -> None:
+        self._shapes: dict[tuple, dict[str, tuple]] = {}
+
+    def verdicts(self, pod: PodInfo) -> dict[str, tuple] | None:
+        """name -> (node version, run_filters result) for pods of this one's shape; None when
+        the pod's verdicts cannot be shared."""
+        r = pod.res
+        if pod.node_selector is not None or pod.required is not None or pod.ports or r.scalar:
+            return None
+        shape = (pod.tolerations, r.cpu, r.mem, r.eph)
+        memo = self._shapes.get(shape)
+        if memo is None:
+            if len(self._shapes) >= self.MAX_SHAPES:
+                self._shapes.clear()
+            memo = self._shapes[shape] = {}
+        return memo

@@ -28,7 +28,7 @@ from ..clock import Clock
 from . import messages, podaffinity, topologyspread
 from .cache import Cache, NodeInfo
 from ..client.events import EventRecorder
-from .filters import UNSCHEDULABLE, Status, run_filters
+from .filters import UNSCHEDULABLE, FilterMemo, Status, run_filters
 from .podinfo import PodInfo, pod_info
 from .schedqueue import SchedulingQueue
 from .scoring import ScoreMemo, score, select_host
@@ -133,6 +133,7 @@ class Scheduler:
         self._infos: dict[str, PodInfo] = {}
         self._next_start = 0
         self._scores = ScoreMemo()
+        self._verdicts = FilterMemo()
         self._binds: asyncio.Queue = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
         self._background: set[asyncio.Task] = set()
@@ -336,10 +337,21 @@ class Scheduler:
         start = self._next_start % n if n else 0
         order = nodes[start:] + nodes[:start] if start else nodes
         vol_state, spread_counts, aff_state = checks.volumes, checks.spread, checks.affinity
+        # The cluster-wide checks depend on more than the node: their verdicts are not kept.
+        verdicts = self._verdicts.verdicts(info) if vol_state is None and spread_counts is None \
+            and aff_state is None else None
         processed = 0
         for ni in order:
             processed += 1
-            st = run_filters(info, ni)
+            if verdicts is not None:
+                kept = verdicts.get(ni.name)
+                if kept is not None and kept[0] == ni.version:
+                    st = kept[1]
+                else:
+                    st = run_filters(info, ni)
+                    verdicts[ni.name] = (ni.version, st)
+            else:
+                st = run_filters(info, ni)
             if st is None and vol_state is not None:
                 st = self.volumes.filter(vol_state, ni)
             if st is None and spread_counts is not None:

@@ -705,6 +705,32 @@ def test_score_memo_changes_no_decision():
     assert picks(ScoreMemo()) == picks(None)
 
 
+def test_filter_verdicts_are_judged_again_for_a_changed_or_recreated_node(tmp_path):
+    """Replicas of one shape reuse the filters' verdicts on nodes that have not changed since;
+    a node deleted and created again under its name is a new node, whatever it was before."""
+    async def main():
+        async with cluster(tmp_path) as env:
+            infos = env.sched.cache.infos
+            await env.nodes(node("a", cpu="8"), node("b", cpu="2"))
+            await env.pods(pod("p0", cpu="100m", owner="rs1"))
+            assert await env.bound("p0") == "a"   # more room: b was judged fit, not chosen
+            await env.c.delete("nodes", None, "b")
+            await until(lambda: "b" not in infos, message="b gone from the cache")
+            await env.nodes(node("b", cpu="2", taints=[{"key": "k", "effect": "NoSchedule"}]))
+            await until(lambda: "b" in infos and infos["b"].hard_taints, message="tainted b in the cache")
+            await env.c.delete("nodes", None, "a")
+            await until(lambda: all(ni.name != "a" for ni in env.sched.cache.nodes), message="a gone from the cache")
+            await env.pods(pod("p1", cpu="100m", owner="rs1"))
+            ev = await env.event("p1", "FailedScheduling")
+            assert ev["message"].startswith("0/1 nodes are available: 1 node(s) had untolerated taint(s).")
+            b = await env.c.get("nodes", None, "b")
+            b["spec"]["taints"] = []
+            await env.c.update("nodes", None, b)
+            await env.tick(1.0, steps=3)
+            assert await env.bound("p1") == "b"
+    run(main())
+
+
 def test_cache_counts_nodes_with_prefer_no_schedule_taints():
     """Scoring skips the taint pass when no node prefers pods away; the count must follow
     taints added, removed, and nodes going away and coming back."""
