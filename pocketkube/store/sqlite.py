@@ -54,8 +54,9 @@ CREATE TABLE IF NOT EXISTS log (
 );
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
 """
-# Databases written before `live` kept each value in a `kv` table: its rows move to the log
-# (at their own revision, which compaction had passed, so no watch ever reads them as events).
+# Databases written before `live` kept each value in a `kv` table. The values the log no longer
+# has (compaction passed their revision, so no watch reads them as events) go back in at their
+# own revision; the log's other rows stay as they are.
 _MIGRATE_KV = """
 BEGIN IMMEDIATE;
 INSERT OR IGNORE INTO log SELECT mod_rev, key, 0, value, NULL, create_rev, 0 FROM kv;
