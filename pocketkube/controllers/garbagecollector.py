@@ -69,7 +69,7 @@ def _deleting_with(obj: dict, finalizer: str) -> bool:
 class _Node:
     """One object in the ownership graph (or a virtual one: an owner not observed yet)."""
 
-    __slots__ = ("uid", "res", "namespace", "name", "api_version", "kind", "owners", "dependents",
+    __slots__ = ("uid", "res", "namespace", "name", "api_version", "kind", "owners", "read_from", "dependents",
                  "virtual", "being_deleted", "deleting_dependents")
 
     def __init__(self, uid: str, res: Resource | None, namespace: str, name: str, api_version: str, kind: str):
@@ -80,6 +80,9 @@ class _Node:
         self.api_version = api_version
         self.kind = kind
         self.owners: list[dict] = []
+        # The ownerReferences list `owners` was read from: watched objects are read-only, so
+        # while an update carries the very same list, nothing about the owners changed.
+        self.read_from: list | None = None
         self.dependents: set[str] = set()
         self.virtual = False
         self.being_deleted = False
@@ -143,13 +146,14 @@ class GarbageCollector(Controller):
             if node is not None and not node.virtual:
                 self._remove(node)
             return
-        refs = [r for r in meta.get("ownerReferences") or () if r.get("uid")]
+        raw = meta.get("ownerReferences")
         if node is None:
             node = _Node(uid, res, meta.get("namespace") or "", meta.get("name") or "", obj.get("apiVersion") or
                          res.api_version, obj.get("kind") or res.kind)
-            node.owners = refs
+            node.owners = [r for r in raw or () if r.get("uid")]
+            node.read_from = raw
             self.graph[uid] = node
-            for ref in refs:
+            for ref in node.owners:
                 self._link(node, ref)
         else:
             if node.virtual:
@@ -157,8 +161,11 @@ class GarbageCollector(Controller):
                 node.res = res
                 node.namespace, node.name = meta.get("namespace") or "", meta.get("name") or ""
                 node.api_version, node.kind = obj.get("apiVersion") or res.api_version, obj.get("kind") or res.kind
-            if refs != node.owners:
-                self._update_owners(node, refs)
+            if raw is not node.read_from:
+                refs = [r for r in raw or () if r.get("uid")]
+                if refs != node.owners:
+                    self._update_owners(node, refs)
+                node.read_from = raw
         node.being_deleted = bool(meta.get("deletionTimestamp"))
         node.deleting_dependents = node.being_deleted and FOREGROUND in (meta.get("finalizers") or ())
         # Transitions (processTransitions): a deletion that starts with a finalizer.

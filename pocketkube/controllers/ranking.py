@@ -181,18 +181,26 @@ class Placement:
 
     def update(self, key: str, obj: dict | None, controller_uid: str | None) -> None:
         """Record a pod's current state (obj None: it is gone)."""
-        old = self._of.pop(key, None)
+        now = None
+        if obj is not None and controller_uid and is_pod_active(obj):
+            now = (controller_uid, (obj.get("spec") or {}).get("nodeName") or "")
+        old = self._of.get(key)
+        if old == now:
+            return   # most events: a pod's status changed, not where it counts
         if old is not None:
+            del self._of[key]
             counts = self._counts[old[0]]
             counts[old[1]] -= 1
             if counts[old[1]] <= 0:
                 del counts[old[1]]
                 if not counts:
                     del self._counts[old[0]]
-        if obj is not None and controller_uid and is_pod_active(obj):
-            node = (obj.get("spec") or {}).get("nodeName") or ""
-            self._of[key] = (controller_uid, node)
-            self._counts.setdefault(controller_uid, collections.Counter())[node] += 1
+        if now is not None:
+            self._of[key] = now
+            counts = self._counts.get(now[0])
+            if counts is None:
+                counts = self._counts[now[0]] = collections.Counter()
+            counts[now[1]] += 1
 
     def on_nodes(self, controller_uids: Iterable[str]) -> collections.Counter:
         """Active pods per node, over the pods of these controllers."""

@@ -230,6 +230,8 @@ class Cache:
         self.remove_pod(key)
         e = PodEntry(key, uid, node, info.res, info.ports, info.owner, True, assumed=True, priority=info.priority,
                      labels=info.labels, anti_terms=info.anti_terms)
+        # What `res` was computed from: the binding's event then confirms it without a recount.
+        e.sizes = resource_fields(info.obj.get("spec") or {})
         self._add(e)
 
     def _add(self, e: PodEntry) -> None:

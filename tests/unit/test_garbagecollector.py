@@ -248,3 +248,27 @@ def test_owner_deleted_while_collector_was_away(tmp_path):
             env.stoppers.append(mgr)
             await env.gone("configmaps", "child")
     run(main())
+
+
+def test_an_owner_reference_removed_by_an_update_no_longer_counts(tmp_path):
+    """Updates that keep an object's owners leave the collector's view as it was; an update that
+    drops its owner is seen, so deleting that owner spares the object (a sentinel still owned
+    shows when the collector has acted on the deletion)."""
+    async def main():
+        async with Env(tmp_path) as env:
+            owner = await env.configmap("owner")
+            await env.configmap("sentinel", owners=[ref(owner)])
+            dep = await env.configmap("dependent", owners=[ref(owner)])
+            for data in ({"k": "1"}, {"k": "2"}):   # changes that keep the same owners
+                dep = await env.c.update("configmaps", "default", dict(dep, data=data))
+            del dep["metadata"]["ownerReferences"]
+            await env.c.update("configmaps", "default", dep)
+
+            def released():
+                node = env.gc.graph.get(dep["metadata"]["uid"])
+                return node is not None and node.owners == []
+            await until(released, message="the collector sees no owner left")
+            await env.c.delete("configmaps", "default", "owner")
+            await env.gone("configmaps", "sentinel")
+            assert await env.exists("configmaps", "dependent") is not None
+    run(main())
