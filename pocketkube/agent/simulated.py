@@ -264,6 +264,7 @@ class _Pod:
     reason: str | None = None
     message: str | None = None
     timer_at: float | None = None
+    written: tuple | None = None        # _signature of the last status we wrote
 
     def release_ip(self) -> None:
         if self.ip_held:
@@ -535,7 +536,7 @@ class SimulatedNodes:
         self._informer_set: ComponentInformers | None = None
         self._pod_informer: Informer | None = None
         self._node_informer: Informer | None = None
-        self.stats = {"status_writes": 0, "lease_writes": 0, "deletes": 0, "conflicts": 0}
+        self.stats = {"status_writes": 0, "lease_writes": 0, "deletes": 0, "conflicts": 0, "echoes": 0}
 
     @property
     def names(self) -> list[str]:
@@ -732,7 +733,24 @@ class SimulatedNodes:
         node = (obj.get("spec") or {}).get("nodeName")
         if node in self.nodes or (old is not None and (old.get("spec") or {}).get("nodeName") in self.nodes):
             meta = obj["metadata"]
-            self._pod_queue.add(f"{meta.get('namespace')}/{meta['name']}")  # type: ignore[union-attr]
+            key = f"{meta.get('namespace')}/{meta['name']}"
+            if old is not None and new is not None and self._echo(key, old, new):
+                self.stats["echoes"] += 1
+                return
+            self._pod_queue.add(key)  # type: ignore[union-attr]
+
+    def _echo(self, key: str, old: dict, new: dict) -> bool:
+        """Whether an update is our own status write coming back with nothing else changed: its
+        sync would compute the status it shows and write nothing. Watched objects are read-only
+        and a status update keeps the stored spec, so the same spec object means the same spec."""
+        sim = self._pods.get(key)
+        if sim is None or sim.written is None or new.get("spec") is not old.get("spec"):
+            return False
+        meta, ometa = new["metadata"], old["metadata"]
+        return (meta.get("uid") == sim.uid and meta.get("deletionTimestamp") == ometa.get("deletionTimestamp")
+                and meta.get("generation") == ometa.get("generation")
+                and meta.get("annotations") == ometa.get("annotations")
+                and _signature(new.get("status") or {}) == sim.written)
 
     def _forget(self, key: str, sim: _Pod) -> None:
         self._pods.pop(key, None)
@@ -883,8 +901,15 @@ class SimulatedNodes:
         now = self.clock.now()
         sim.advance(now)
         status = pod_status(pod, sim, now, self.clock)
-        if _signature(status) != _signature(pod.get("status") or {}):
-            await self._write_status(pod, status)
+        written = _signature(status)
+        if written != _signature(pod.get("status") or {}):
+            # Set before the write: its event can reach _on_pod before the write returns here.
+            sim.written = written
+            try:
+                await self._write_status(pod, status)
+            except BaseException:
+                sim.written = None
+                raise
         if sim.terminal:
             sim.release_ip()
             return

@@ -157,6 +157,29 @@ def test_pods_run_ready_with_unique_ips_and_kubelet_shaped_status(tmp_path):
     run(main())
 
 
+def test_our_own_status_write_is_not_synced_again_but_anyone_elses_change_is(tmp_path):
+    async def main():
+        async with Env(tmp_path, FakeClock()) as env:
+            sim = await env.nodes(1)
+            for i in range(5):
+                await env.pod(f"p{i}", "sim-0")
+            await until(lambda: sim.stats["echoes"] == 5, message="each pod's status write seen back once")
+            assert sim.stats["status_writes"] == 5
+            # Another writer marks a pod not ready (as the node lifecycle controller does): that
+            # update is not ours, so the pod is synced and its kubelet status posted again.
+            pod = await env.get_pod("p0")
+            pod["status"]["conditions"] = [dict(c, status="False") if c["type"] == "Ready" else c
+                                           for c in pod["status"]["conditions"]]
+            await env.c.update_status("pods", "default", pod)
+
+            async def ready_again():
+                return cond(await env.get_pod("p0"), "Ready")["status"] == "True"
+            await until(ready_again, message="p0 Ready again")
+            await until(lambda: sim.stats["echoes"] == 6, message="that write seen back in turn")
+            assert sim.stats["status_writes"] == 6
+    run(main())
+
+
 def test_exit_after_finishes_pods_per_restart_policy(tmp_path):
     async def main():
         clock = FakeClock()
