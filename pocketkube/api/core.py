@@ -779,8 +779,8 @@ class Api:
             spec = old.get("spec") or {}
             if spec.get("nodeName"):
                 raise errors.conflict("pods", "", name, f"pod {name} is already assigned to node {errors.go_quote(spec['nodeName'])}")
-            # `old` is this attempt's own decoded copy and is only read after this: copy just
-            # the dicts that change.
+            # `old` is the watchers' copy (read-only): the new object shares what does not change
+            # and copies just the dicts that do.
             status = dict(old.get("status") or {})
             conds = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
             conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
@@ -788,7 +788,8 @@ class Api:
             status["conditions"] = conds
             return {**old, "metadata": dict(meta), "spec": {**spec, "nodeName": node}, "status": status}
         # The pod written is never returned: the watchers can have it.
-        await self._guaranteed_update(PODS, ns, name, mutate, bool(opts and opts.dry_run), retry=True, share=True)
+        await self._guaranteed_update(PODS, ns, name, mutate, bool(opts and opts.dry_run), retry=True, share=True,
+                                      read_shared=True)
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
 

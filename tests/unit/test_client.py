@@ -166,8 +166,8 @@ def test_handler_added_to_a_synced_informer_hears_the_cache_first(tmp_path):
 def test_writes_without_a_result_hand_their_object_to_the_watchers(tmp_path, monkeypatch):
     """An in-process write with result=False (and every binding) returns nothing and gives the
     object written to the watchers: each event's object is exactly what decoding the stored
-    value gives, resourceVersion included, and no decode was needed for it. A delete without
-    a result reads the watchers' copy instead of decoding, and does not change it."""
+    value gives, resourceVersion included, and no decode was needed for it. A binding, and a
+    delete without a result, read the watchers' copy instead of decoding, and do not change it."""
     import orjson
     from pocketkube.api import objects
 
@@ -182,10 +182,13 @@ def test_writes_without_a_result_hand_their_object_to_the_watchers(tmp_path, mon
         real, real_decode = objects.decode_value, objects.decode
         monkeypatch.setattr(objects, "decode_value", lambda v, r: decodes.append(r) or real(v, r))
         watch = c.watch("pods", "default", resource_version=str(start))
-        await c.bind("default", "p", "n1")
-        got = await c.get("pods", "default", "p")
-        # From here on the status update and the deletes read the watchers' copy.
+        created_before = orjson.dumps(created)
         monkeypatch.setattr(objects, "decode", lambda kv: decodes.append(kv.mod_revision) or real_decode(kv))
+        await c.bind("default", "p", "n1")   # reads the watchers' copy of the created pod
+        assert decodes == [] and orjson.dumps(created) == created_before
+        got = await c.get("pods", "default", "p")
+        decodes.clear()   # a get decodes: its caller may change what it gets
+        # From here on the status update and the deletes read the watchers' copy.
         async for ev in watch:
             bound = ev["object"]
             break
