@@ -486,14 +486,19 @@ class Api:
                 # create() fills in the object in place; the caller's copy stays as it was.
                 return await self.create(res, ns, objects.deep_copy(obj), opts)
 
+        # A status update of a kind whose spec it keeps as stored only reads the stored object
+        # (the new one takes its spec and parts of its metadata, read-only from then on).
+        read_shared = opts.share and subresource == "status" and status_update_keeps_spec(res)
+
         async def mutate(old: dict) -> dict:
             if subresource == "status":
                 # Everything but status and metadata is replaced by the stored object's (fresh per
                 # attempt): copying the body's spec would be thrown away. Only metadata's own
                 # keys are set or replaced from here on: a caller that gives its body up (share)
-                # needs only a shallow copy of it.
+                # needs only a shallow copy of it. Nothing here changes the status of such a
+                # kind (no defaults): one given up is stored as it is.
                 body = dict(obj)
-                if "status" in body:
+                if "status" in body and not read_shared:
                     body["status"] = objects.deep_copy(body["status"])
                 if "metadata" in body:
                     meta = body["metadata"]
@@ -502,9 +507,6 @@ class Api:
             else:
                 body = objects.deep_copy(obj)
             return self._prepare_update(res, ns, name, body, old, subresource)
-        # A status update of a kind whose spec it keeps as stored only reads the stored object
-        # (the new one takes its spec and parts of its metadata, read-only from then on).
-        read_shared = opts.share and subresource == "status" and status_update_keeps_spec(res)
         new = await self._guaranteed_update(res, ns, name, mutate, opts.dry_run, retry=not has_rv,
                                             share=opts.share, read_shared=read_shared)
         return Result(new, warnings)

@@ -165,6 +165,10 @@ def test_our_own_status_write_is_not_synced_again_but_anyone_elses_change_is(tmp
                 await env.pod(f"p{i}", "sim-0")
             await until(lambda: sim.stats["echoes"] == 5, message="each pod's status write seen back once")
             assert sim.stats["status_writes"] == 5
+            # The status given up to the API is the watchers' object as it is: the same values,
+            # of the same types, as a fresh decode of what was stored.
+            for i in range(5):
+                assert sim._pod_informer.get(f"default/p{i}") == await env.get_pod(f"p{i}")
             # Another writer marks a pod not ready (as the node lifecycle controller does): that
             # update is not ours, so the pod is synced and its kubelet status posted again.
             pod = await env.get_pod("p0")
