@@ -884,7 +884,7 @@ class SimulatedNodes:
                 sim.release_ip()
             try:
                 await self.client.delete("pods", meta.get("namespace"), meta["name"], grace_period_seconds=0,
-                                         preconditions={"uid": meta["uid"]}, result=False)
+                                         preconditions={"uid": meta["uid"]}, result=False, current=pod)
                 self.stats["deletes"] += 1
             except ApiError as e:
                 if e.code not in (404, 409):

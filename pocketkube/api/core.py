@@ -604,8 +604,11 @@ class Api:
         return "Orphan" if res.plural in strategy.ORPHAN_BY_DEFAULT else "Background"
 
     async def delete(self, res: Resource, ns: str, name: str, options: dict | None = None,
-                     share: bool = False) -> Result:
-        """`share`: the in-process caller will not use the result (see WriteOptions)."""
+                     share: bool = False, current: dict | None = None) -> Result:
+        """`share`: the in-process caller will not use the result (see WriteOptions). `current`:
+        the caller's watched copy of the object (Client.delete), read instead of the watchers'
+        copy when it is of the stored revision: an object a rollout deletes was decoded long
+        ago, and that copy has usually left DecodedEvents since."""
         options = options or {}
         policy = self._propagation(res, options)
         if policy not in ("Orphan", "Background", "Foreground"):
@@ -623,7 +626,12 @@ class Api:
             kv = await self._get_kv(res, ns, name)
             # A caller that wants no result reads the watchers' copy (usually decoded already):
             # `obj` is then only read.
-            obj = self.decoded_events.get(kv.value, kv.mod_revision) if share else objects.decode(kv)
+            if not share:
+                obj = objects.decode(kv)
+            elif current is not None and current["metadata"].get("resourceVersion") == str(kv.mod_revision):
+                obj = current
+            else:
+                obj = self.decoded_events.get(kv.value, kv.mod_revision)
             meta = obj["metadata"]
             if pre.get("uid") and pre["uid"] != meta.get("uid"):
                 raise errors.conflict(res.plural, res.group, name,

@@ -68,7 +68,10 @@ class Client(abc.ABC):
     @abc.abstractmethod
     async def delete(self, res: str | Resource, namespace: str | None, name: str,
                      grace_period_seconds: int | None = None, propagation_policy: str | None = None,
-                     preconditions: dict | None = None, result: bool = True) -> dict | None: ...
+                     preconditions: dict | None = None, result: bool = True,
+                     current: dict | None = None) -> dict | None:
+        """`current`: the object as the caller's watch gave it (unchanged), which a server in the
+        same process may read instead of its own copy when it is the stored revision."""
 
     @abc.abstractmethod
     def watch(self, res: str | Resource, namespace: str | None = None, resource_version: str = "",

@@ -105,7 +105,7 @@ class HttpClient(Client):
                                    content_type=patch_type)
 
     async def delete(self, res, namespace, name, grace_period_seconds=None, propagation_policy=None,
-                     preconditions=None, result=True):
+                     preconditions=None, result=True, current=None):
         body: dict = {"kind": "DeleteOptions", "apiVersion": "v1"}
         if grace_period_seconds is not None:
             body["gracePeriodSeconds"] = grace_period_seconds

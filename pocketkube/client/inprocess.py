@@ -54,7 +54,7 @@ class InProcessClient(Client):
                                      subresource=subresource)).obj
 
     async def delete(self, res, namespace, name, grace_period_seconds=None, propagation_policy=None,
-                     preconditions=None, result=True):
+                     preconditions=None, result=True, current=None):
         opts: dict = {}
         if grace_period_seconds is not None:
             opts["gracePeriodSeconds"] = grace_period_seconds
@@ -62,7 +62,7 @@ class InProcessClient(Client):
             opts["propagationPolicy"] = propagation_policy
         if preconditions:
             opts["preconditions"] = preconditions
-        r = await self.api.delete(resource(res), namespace or "", name, opts, share=not result)
+        r = await self.api.delete(resource(res), namespace or "", name, opts, share=not result, current=current)
         return r.obj if result else None
 
     async def watch(self, res, namespace=None, resource_version="", label_selector="", field_selector="",

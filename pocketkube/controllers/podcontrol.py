@@ -114,9 +114,10 @@ class PodControl:
         self.event(owner, "Normal", "SuccessfulCreate", "Create", f"Created pod: {created['metadata']['name']}")
         return created
 
-    async def delete_pod(self, namespace: str, name: str, owner: dict) -> None:
+    async def delete_pod(self, namespace: str, name: str, owner: dict, current: dict | None = None) -> None:
+        """Delete a pod of `owner`; `current`: the pod as the caller's informer has it."""
         try:
-            await self.client.delete("pods", namespace, name, result=False)
+            await self.client.delete("pods", namespace, name, result=False, current=current)
         except ApiError as e:
             if e.code == 404:
                 raise

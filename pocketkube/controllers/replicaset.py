@@ -555,7 +555,7 @@ class ReplicaSetController(Controller):
             async def delete(pod: dict) -> Exception | None:
                 async with sem:
                     try:
-                        await self.pod_control.delete_pod(ns, pod["metadata"]["name"], rs)
+                        await self.pod_control.delete_pod(ns, pod["metadata"]["name"], rs, current=pod)
                         return None
                     except ApiError as e:
                         # The informer will not observe a delete that did not happen.

@@ -239,3 +239,42 @@ def test_a_create_without_a_result_returns_the_watchers_object(tmp_path, monkeyp
         assert decodes == [] and created is not body and created["metadata"]["resourceVersion"]
         await store.close()
     asyncio.run(main())
+
+
+def test_a_delete_reads_the_callers_watched_copy_when_it_is_current(tmp_path, monkeypatch):
+    """A delete without a result given the caller's watched copy reads it when it is the stored
+    revision (no decode, even once the watchers' copy is gone from DecodedEvents), and leaves it
+    unchanged; a stale copy is not read."""
+    import orjson
+    from pocketkube.api import objects
+
+    async def main():
+        store, c = await in_process(tmp_path)
+        watch = c.watch("pods", "default", resource_version=str(store.revision))
+        for name in ("a", "b"):
+            await c.create("pods", "default", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                                               "spec": {"nodeName": "n1",   # graceful deletion
+                                                        "containers": [{"name": "c", "image": "busybox"}]}},
+                           result=False)
+        watched = {}
+        async for ev in watch:
+            watched[ev["object"]["metadata"]["name"]] = ev["object"]
+            if len(watched) == 2:
+                break
+        b = await c.get("pods", "default", "b")
+        await c.update("pods", "default", dict(b, metadata=dict(b["metadata"], labels={"x": "y"})))
+        c.api.decoded_events = type(c.api.decoded_events)()   # the watchers' copies are gone
+        decodes = []
+        real = objects.decode_value
+        monkeypatch.setattr(objects, "decode_value", lambda v, r: decodes.append(r) or real(v, r))
+        before = orjson.dumps(watched["a"])
+        await c.delete("pods", "default", "a", result=False, current=watched["a"])
+        assert decodes == [] and orjson.dumps(watched["a"]) == before
+        assert (await c.get("pods", "default", "a"))["metadata"]["deletionTimestamp"]
+        # b's watched copy is of an older revision than the stored one: it is not read.
+        await c.delete("pods", "default", "b", result=False, current=watched["b"])
+        assert len(decodes) == 1
+        got = await c.get("pods", "default", "b")
+        assert got["metadata"]["deletionTimestamp"] and got["metadata"]["labels"] == {"x": "y"}
+        await store.close()
+    asyncio.run(main())
