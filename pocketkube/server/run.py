@@ -113,10 +113,12 @@ def settle_heap() -> None:
     is a pause of tens of milliseconds in the middle of requests. Collect less often, too: a
     control plane allocates many short-lived dicts that reference counting frees anyway, and
     the objects its caches keep survive every young collection that walks them (measured with
-    10,000 pods: 140 collections of 10,000 took 1.3 s, 13 of 50,000 took 0.5 s)."""
+    10,000 pods: 140 collections of 10,000 took 1.3 s, 13 of 50,000 took 0.5 s; a rolling update
+    of them spent 0.44-0.50 s in young collections at 50,000, 0.13-0.15 s at 100,000 to 400,000,
+    with fewer pauses over 10 ms and the same resident memory)."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(50_000, 20, 50)
+    gc.set_threshold(200_000, 20, 50)
 
 
 def _install_fast_loop() -> None:
