@@ -155,10 +155,21 @@ def _issue_server_cert(data_dir: str, ca, ca_key, names: list[str]) -> None:
         f.write(orjson.dumps([_canonical(n) for n in names]))
 
 
-def ensure_credentials(data_dir: str, sans: list[str]) -> Credentials:
-    """Create (first start) or load the CA, server certificate and admin token."""
+def private_dir(data_dir: str) -> None:
+    """The data directory, made or kept readable by its owner only."""
     os.makedirs(data_dir, mode=0o700, exist_ok=True)
     os.chmod(data_dir, 0o700)
+
+
+def certificates_ready(data_dir: str, sans: list[str]) -> bool:
+    """Whether ensure_credentials would find every certificate it needs (and import nothing)."""
+    names = ("ca.crt", "ca.key", "server.crt", "server.key")
+    return all(os.path.exists(os.path.join(data_dir, n)) for n in names) and _cert_covers(data_dir, sans)
+
+
+def ensure_credentials(data_dir: str, sans: list[str]) -> Credentials:
+    """Create (first start) or load the CA, server certificate and admin token."""
+    private_dir(data_dir)
     ca_crt, ca_key_path = os.path.join(data_dir, "ca.crt"), os.path.join(data_dir, "ca.key")
     srv_crt, srv_key = os.path.join(data_dir, "server.crt"), os.path.join(data_dir, "server.key")
     token_path = os.path.join(data_dir, "token")
@@ -211,3 +222,11 @@ def write_kubeconfig(creds: Credentials, server_url: str, path: str | None = Non
     }
     _write_private(path, yaml.safe_dump(config, sort_keys=False).encode())
     return path
+
+
+if __name__ == "__main__":
+    # `python -m pocketkube.server.credentials DATA_DIR NAME...`: the server makes its
+    # certificates in this child process (see ControlPlane.start).
+    import sys
+
+    ensure_credentials(sys.argv[1], sys.argv[2:])

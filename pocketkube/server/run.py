@@ -26,7 +26,8 @@ from ..clock import Clock
 from ..components import NodeOptions, control_loops, node_components
 from ..store.sqlite import SqliteStore
 from .app import Server, ssl_context
-from .credentials import client_host, default_sans, ensure_credentials, write_kubeconfig
+from .credentials import (certificates_ready, client_host, default_sans, ensure_credentials, private_dir,
+                          write_kubeconfig)
 
 log = logging.getLogger("pocketkube")
 
@@ -56,11 +57,23 @@ class ControlPlane:
         self.url = ""
 
     async def start(self) -> None:
-        creds = ensure_credentials(self.data_dir, default_sans(self.bind, self.tls_sans))
+        private_dir(self.data_dir)
+        sans = default_sans(self.bind, self.tls_sans)
+        # Certificates are made by a child process while the rest starts: cryptography's modules
+        # (11 MB) then never enter this process, whose idle memory is a target, and the work runs
+        # on the other core. A restart with valid certificates starts none.
+        making = None
+        if not certificates_ready(self.data_dir, sans):
+            making = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "pocketkube.server.credentials", self.data_dir, *sans,
+                stdin=asyncio.subprocess.DEVNULL)
         self.store = SqliteStore(os.path.join(self.data_dir, "state.db"),
                                  compaction_window=self.compaction_window, clock=self.clock.now)
         self.api = Api(self.store, self.clock)
         schema.load()
+        if making is not None and await making.wait() != 0:
+            raise RuntimeError(f"making the certificates in {self.data_dir} failed (see above)")
+        creds = ensure_credentials(self.data_dir, sans)
         host = client_host(self.bind)
         self.server = Server(self.api, creds.token, f"{host}:{self.port}")
         self._runner = web.AppRunner(self.server.app, access_log=None, handle_signals=False,
@@ -159,6 +172,10 @@ def run_control_plane(data_dir: str, port: int = 6443, bind: str = "127.0.0.1",
             await cp.start()
         except OSError as e:
             print(f"pocketkube: cannot listen on {bind}:{port}: {e.strerror or e}", file=sys.stderr)
+            await cp.stop()
+            return 1
+        except RuntimeError as e:
+            print(f"pocketkube: {e}", file=sys.stderr)
             await cp.stop()
             return 1
         settle_heap()

@@ -35,6 +35,23 @@ def test_sigterm_stops_cleanly_and_restart_keeps_state_and_credentials(tmp_path)
         stop_cluster(c2)
 
 
+def test_first_start_makes_certificates_outside_the_server_process(tmp_path):
+    """The certificates are made by a child process: the server never loads cryptography (its
+    idle memory), and the keys are the owner's only, in a directory that is too."""
+    data = str(tmp_path / "data")
+    c = start_cluster(data)
+    try:
+        with open(f"/proc/{c.proc.pid}/maps") as f:
+            maps = f.read()
+        assert "/cryptography/" not in maps
+        for name in ("ca.key", "server.key"):
+            assert os.stat(os.path.join(data, name)).st_mode & 0o777 == 0o600
+        assert os.stat(data).st_mode & 0o077 == 0
+        assert c.kubectl_json("get", "ns", "default")["metadata"]["name"] == "default"
+    finally:
+        stop_cluster(c)
+
+
 def test_acknowledged_write_survives_kill_9(tmp_path):
     data = str(tmp_path / "data")
     c = start_cluster(data)
