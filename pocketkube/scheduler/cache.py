@@ -25,6 +25,26 @@ from .terms import compile_terms
 # created again under its name never shows a version its predecessor had.
 _VERSIONS = itertools.count(1)
 
+
+class ShapeMemo:
+    """Per-node results kept for the last pods of each shape, reused while a node's `version`
+    stays: scheduling a ReplicaSet's replicas one after another, only the node the last one went
+    to needs its numbers again. Bounded: past MAX_SHAPES shapes it starts over."""
+
+    MAX_SHAPES = 64
+
+    def __init__(self) -> None:
+        self._shapes: dict[tuple, dict[str, tuple]] = {}
+
+    def for_shape(self, shape: tuple) -> dict[str, tuple]:
+        """node name -> (node version, results...) for pods of this shape."""
+        memo = self._shapes.get(shape)
+        if memo is None:
+            if len(self._shapes) >= self.MAX_SHAPES:
+                self._shapes.clear()
+            memo = self._shapes[shape] = {}
+        return memo
+
 _NOT_SCALAR = {CPU, MEMORY, EPHEMERAL, PODS}
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .cache import ShapeMemo
 from .nodeselector import match_terms
 from .podinfo import PodInfo, tolerates
 
@@ -109,21 +110,14 @@ def run_filters(pod: PodInfo, ni: NodeInfo) -> Status | None:
     return None
 
 
-class FilterMemo:
-    """The node-local filters' verdicts for the last pods of one shape, reused while the node
-    has not changed (its `version` moves with every pod it gains or loses and every change to
-    it), as ScoreMemo does for scores: scheduling a ReplicaSet's replicas one after another, only
-    the node the last one went to needs its filters run again.
+class FilterMemo(ShapeMemo):
+    """The node-local filters' verdicts for the last pods of one shape (see ShapeMemo), as
+    ScoreMemo keeps scores.
 
     Only for pods whose verdict depends on nothing but their tolerations and requests: no node
     selector or required affinity, no host ports, no extended resources (run_filters reads
     nothing else of the pod).
     """
-
-    MAX_SHAPES = 64
-
-    def __init__(self) -> None:
-        self._shapes: dict[tuple, dict[str, tuple]] = {}
 
     def verdicts(self, pod: PodInfo) -> dict[str, tuple] | None:
         """name -> (node version, run_filters result) for pods of this one's shape; None when
@@ -131,10 +125,4 @@ class FilterMemo:
         r = pod.res
         if pod.node_selector is not None or pod.required is not None or pod.ports or r.scalar:
             return None
-        shape = (pod.tolerations, r.cpu, r.mem, r.eph)
-        memo = self._shapes.get(shape)
-        if memo is None:
-            if len(self._shapes) >= self.MAX_SHAPES:
-                self._shapes.clear()
-            memo = self._shapes[shape] = {}
-        return memo
+        return self.for_shape((pod.tolerations, r.cpu, r.mem, r.eph))

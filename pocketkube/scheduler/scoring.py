@@ -24,7 +24,7 @@ import math
 import random
 
 from . import topologyspread
-from .cache import Cache, NodeInfo
+from .cache import Cache, NodeInfo, ShapeMemo
 from .filters import node_matches_affinity
 from .podinfo import PodInfo, tolerates
 
@@ -64,28 +64,14 @@ def _host_spread(owner: str, ni: NodeInfo, host_weight: float) -> int:
     return int(ni.owners.get(owner, 0) * host_weight + HOSTNAME_MAX_SKEW - 1 + 0.5)
 
 
-class ScoreMemo:
-    """Per-node scores of the last pods of one shape, reused while the node has not changed.
-
-    A ReplicaSet's pods all ask for the same thing, and placing one changes one node: scoring
-    the next replica needs fresh numbers for that node only. Keyed by the pod's requests and
-    owner; a node's `version` moves with every pod it gains or loses and every change to it.
-    """
-
-    MAX_SHAPES = 64
-
-    def __init__(self):
-        self._shapes: dict[tuple, dict[str, tuple]] = {}
+class ScoreMemo(ShapeMemo):
+    """Per-node scores of the last pods of one shape (see ShapeMemo), keyed by the pod's
+    requests and owner."""
 
     def resource_and_spread(self, pod: PodInfo, nodes: list[NodeInfo]) -> tuple[list[int], list[int]]:
         """(resource scores, raw hostname-spread scores) for a pod spread by its owner, zoneless."""
         r = pod.res
-        shape = (r.nz_cpu, r.nz_mem, r.cpu, r.mem, pod.owner, len(nodes))
-        memo = self._shapes.get(shape)
-        if memo is None:
-            if len(self._shapes) >= self.MAX_SHAPES:
-                self._shapes.clear()
-            memo = self._shapes[shape] = {}
+        memo = self.for_shape((r.nz_cpu, r.nz_mem, r.cpu, r.mem, pod.owner, len(nodes)))
         host_weight = math.log(len(nodes) + 2)
         owner = pod.owner
         res: list[int] = []
