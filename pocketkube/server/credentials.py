@@ -161,10 +161,21 @@ def private_dir(data_dir: str) -> None:
     os.chmod(data_dir, 0o700)
 
 
+def _have(data_dir: str, *names: str) -> bool:
+    return all(os.path.exists(os.path.join(data_dir, n)) for n in names)
+
+
+def _ca_ready(data_dir: str) -> bool:
+    return _have(data_dir, "ca.crt", "ca.key")
+
+
+def _server_cert_ready(data_dir: str, sans: list[str]) -> bool:
+    return _have(data_dir, "server.crt", "server.key") and _cert_covers(data_dir, sans)
+
+
 def certificates_ready(data_dir: str, sans: list[str]) -> bool:
     """Whether ensure_credentials would find every certificate it needs (and import nothing)."""
-    names = ("ca.crt", "ca.key", "server.crt", "server.key")
-    return all(os.path.exists(os.path.join(data_dir, n)) for n in names) and _cert_covers(data_dir, sans)
+    return _ca_ready(data_dir) and _server_cert_ready(data_dir, sans)
 
 
 def ensure_credentials(data_dir: str, sans: list[str]) -> Credentials:
@@ -174,9 +185,9 @@ def ensure_credentials(data_dir: str, sans: list[str]) -> Credentials:
     srv_crt, srv_key = os.path.join(data_dir, "server.crt"), os.path.join(data_dir, "server.key")
     token_path = os.path.join(data_dir, "token")
     ca = ca_key = None
-    if not (os.path.exists(ca_crt) and os.path.exists(ca_key_path)):
+    if not _ca_ready(data_dir):
         ca, ca_key = _new_ca(data_dir)
-    if not (os.path.exists(srv_crt) and os.path.exists(srv_key) and _cert_covers(data_dir, sans)):
+    if not _server_cert_ready(data_dir, sans):
         if ca is None:
             from cryptography import x509
             from cryptography.hazmat.primitives import serialization
