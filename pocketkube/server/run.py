@@ -67,11 +67,15 @@ class ControlPlane:
             making = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "pocketkube.server.credentials", self.data_dir, *sans,
                 stdin=asyncio.subprocess.DEVNULL)
-        self.store = SqliteStore(os.path.join(self.data_dir, "state.db"),
-                                 compaction_window=self.compaction_window, clock=self.clock.now)
-        self.api = Api(self.store, self.clock)
-        schema.load()
-        if making is not None and await making.wait() != 0:
+        try:
+            self.store = SqliteStore(os.path.join(self.data_dir, "state.db"),
+                                     compaction_window=self.compaction_window, clock=self.clock.now)
+            self.api = Api(self.store, self.clock)
+            schema.load()
+        finally:
+            # Reaped whatever happens here: no child is left behind by a start that failed.
+            exit_code = 0 if making is None else await making.wait()
+        if exit_code != 0:
             raise RuntimeError(f"making the certificates in {self.data_dir} failed (see above)")
         creds = ensure_credentials(self.data_dir, sans)
         host = client_host(self.bind)
