@@ -30,7 +30,6 @@ without it if only unrelated fields changed), so a name reused by a new object i
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
 
@@ -40,6 +39,7 @@ from ..client import MERGE, STRATEGIC
 from ..client.retry import retry_on_conflict
 from ..client.workqueue import WorkQueue
 from .base import Controller
+from .bounded import bounded_map
 
 log = logging.getLogger("pocketkube.garbagecollector")
 
@@ -404,16 +404,14 @@ class GarbageCollector(Controller):
         if node is None or node.res is None:
             return
         deps = [d for d in (self.graph.get(u) for u in list(node.dependents)) if d is not None and d.res is not None]
-        sem = asyncio.Semaphore(32)
 
         async def orphan(dep: _Node) -> Exception | None:
-            async with sem:
-                try:
-                    await self._remove_owner_refs(dep, [uid])
-                except ApiError as e:
-                    return e
+            try:
+                await self._remove_owner_refs(dep, [uid])
+            except ApiError as e:
+                return e
             return None
-        errors = [e for e in await asyncio.gather(*(orphan(d) for d in deps)) if e is not None]
+        errors = [e for e in await bounded_map(orphan, deps, 32) if e is not None]
         if errors:
             raise RuntimeError(f"orphaning dependents of {node} failed: {errors[0]}")
         await self._remove_finalizer(node, ORPHAN)

@@ -33,6 +33,7 @@ from ..api.resources import RESOURCES, Resource
 from ..client.retry import get_or_none, retry_on_conflict
 from ..clock import parse_rfc3339
 from .base import Controller
+from .bounded import bounded_map
 
 log = logging.getLogger("pocketkube.namespace")
 
@@ -253,17 +254,16 @@ class NamespaceController(Controller):
                     estimate = grace
             if self.clock.now() - deleted_at >= estimate:
                 estimate = 0
-        sem = asyncio.Semaphore(self.delete_concurrency)
 
         async def delete(obj: dict) -> None:
-            async with sem:
-                try:
-                    await self.client.delete(res, ns, obj["metadata"]["name"], propagation_policy="Background")
-                except ApiError as e:
-                    if e.code not in (404, 405):
-                        raise
+            try:
+                await self.client.delete(res, ns, obj["metadata"]["name"], propagation_policy="Background")
+            except ApiError as e:
+                if e.code not in (404, 405):
+                    raise
         # Objects already being deleted finish on their own (kubelet, finalizers).
-        await asyncio.gather(*(delete(o) for o in items if not o["metadata"].get("deletionTimestamp")))
+        await bounded_map(delete, [o for o in items if not o["metadata"].get("deletionTimestamp")],
+                          self.delete_concurrency)
         left = (await self.client.list(res, ns))["items"]
         if not left:
             return 0, 0, {}

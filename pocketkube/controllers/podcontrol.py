@@ -22,6 +22,7 @@ from ..client import Client
 from ..client.events import EventRecorder
 from ..client.ratelimit import TokenBucket
 from ..clock import Clock
+from .bounded import bounded_map
 
 SLOW_START_INITIAL_BATCH = 1
 NAMESPACE_TERMINATING_CAUSE = "NamespaceTerminating"
@@ -68,20 +69,18 @@ async def slow_start_batch(count: int, initial: int, fn: Callable[[], Awaitable[
     done = 0
     remaining = count
     batch = min(remaining, initial)
-    sem = asyncio.Semaphore(concurrency)
 
-    async def one() -> Exception | None:
-        async with sem:
-            try:
-                await fn()
-                return None
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # noqa: BLE001 - reported to the caller
-                return e
+    async def one(_: int) -> Exception | None:
+        try:
+            await fn()
+            return None
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - reported to the caller
+            return e
 
     while batch > 0:
-        results = await asyncio.gather(*(one() for _ in range(batch)))
+        results = await bounded_map(one, range(batch), concurrency)
         errors = [e for e in results if e is not None]
         done += batch - len(errors)
         if errors:

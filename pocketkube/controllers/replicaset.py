@@ -33,6 +33,7 @@ from ..api.selectors import LabelSelector
 from ..client.informer import ObjectMemo, object_key
 from .base import (Controller, Expectations, OwnedIndex, Owners, adopt, controlled_elsewhere, controller_ref,
                    pod_from_template, release)
+from .bounded import bounded_map
 from .podcontrol import NAMESPACE_TERMINATING_CAUSE, PodControl, has_status_cause, slow_start_batch
 from .ranking import Placement, available_after, is_pod_ready, pods_to_delete
 
@@ -550,18 +551,16 @@ class ReplicaSetController(Controller):
             victims = pods_to_delete(pods, None, n, self.clock.now(), memo, on_node)
             self.expectations.forget(key)
             self.expectations.expect_deletions(key, [object_key(p) for p in victims])
-            sem = asyncio.Semaphore(self.create_concurrency)
 
             async def delete(pod: dict) -> Exception | None:
-                async with sem:
-                    try:
-                        await self.pod_control.delete_pod(ns, pod["metadata"]["name"], rs, current=pod)
-                        return None
-                    except ApiError as e:
-                        # The informer will not observe a delete that did not happen.
-                        self.expectations.deletion_observed(key, object_key(pod))
-                        return None if e.code == 404 else e
-            errors = [e for e in await asyncio.gather(*(delete(p) for p in victims)) if e is not None]
+                try:
+                    await self.pod_control.delete_pod(ns, pod["metadata"]["name"], rs, current=pod)
+                    return None
+                except ApiError as e:
+                    # The informer will not observe a delete that did not happen.
+                    self.expectations.deletion_observed(key, object_key(pod))
+                    return None if e.code == 404 else e
+            errors = [e for e in await bounded_map(delete, victims, self.create_concurrency) if e is not None]
             return errors[0] if errors else None
         return None
 

@@ -16,6 +16,7 @@ from pocketkube.client.inprocess import InProcessClient
 from pocketkube.clock import FakeClock, parse_rfc3339
 from pocketkube.controllers.base import OwnedIndex, controlled_elsewhere
 from pocketkube.controllers import replicaset
+from pocketkube.controllers.bounded import bounded_map
 from pocketkube.controllers.podcontrol import SpamFilter, slow_start_batch
 from pocketkube.controllers.ranking import (
     DELETION_COST_ANNOTATION,
@@ -326,6 +327,39 @@ def test_slow_start_batches_and_spam_filter():
         assert spam.allow(owner, "Warning")  # counted per event type
         clock.advance(300)
         assert spam.allow(owner, "Normal") and not spam.allow(owner, "Normal")
+    run(main())
+
+
+def test_bounded_map_limits_calls_in_flight_and_keeps_order():
+    async def main():
+        inflight = peak = 0
+
+        async def slow(i):
+            nonlocal inflight, peak
+            inflight += 1
+            peak = max(peak, inflight)
+            await asyncio.sleep(0.001 * (i % 3))   # finishing out of order
+            inflight -= 1
+            return i * i
+        assert await bounded_map(slow, range(50), 7) == [i * i for i in range(50)]
+        assert peak == 7
+        assert await bounded_map(slow, [], 7) == []
+        peak = 0
+        assert await bounded_map(slow, [3, 4], 1) == [9, 16] and peak == 1
+
+        started = []
+
+        async def boom(i):
+            started.append(i)
+            await asyncio.sleep(0)
+            if i == 2:
+                raise RuntimeError("boom")
+        try:
+            await bounded_map(boom, range(10), 3)
+            raise AssertionError("no exception")
+        except RuntimeError as e:
+            assert str(e) == "boom"
+        assert started[:3] == [0, 1, 2]
     run(main())
 
 

@@ -30,7 +30,6 @@ ones it just created; creates go out in slow-start batches of at most 250 (Burst
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from ...agent.backoff import Backoff
@@ -51,6 +50,7 @@ from ..base import (
     pod_from_template,
     release,
 )
+from ..bounded import bounded_map
 from ..history import History
 from ..podcontrol import (
     NAMESPACE_TERMINATING_CAUSE,
@@ -586,17 +586,15 @@ class DaemonSetController(Controller):
             if err is not None:
                 errors.append(err)
         if delete:
-            sem = asyncio.Semaphore(self.create_concurrency)
 
             async def remove(pod: dict) -> Exception | None:
-                async with sem:
-                    try:
-                        await self._delete_pod(ns, pod, ds)
-                        return None
-                    except ApiError as e:
-                        self.expectations.deletion_observed(key, object_key(pod))
-                        return None if e.code == 404 else e
-            errors.extend(e for e in await asyncio.gather(*(remove(p) for p in delete)) if e is not None)
+                try:
+                    await self._delete_pod(ns, pod, ds)
+                    return None
+                except ApiError as e:
+                    self.expectations.deletion_observed(key, object_key(pod))
+                    return None if e.code == 404 else e
+            errors.extend(e for e in await bounded_map(remove, delete, self.create_concurrency) if e is not None)
         if errors:
             raise errors[0]
 

@@ -50,6 +50,7 @@ from ..base import (
     pod_from_template,
     split_key,
 )
+from ..bounded import bounded_map
 from ..podcontrol import (
     NAMESPACE_TERMINATING_CAUSE,
     PodControl,
@@ -942,22 +943,20 @@ class JobController(Controller):
         rm_error: Exception | None = None
         if to_remove:
             self.finalizer_expectations.expect_removed(key, [p["metadata"]["uid"] for p in to_remove])
-            sem = asyncio.Semaphore(100)
 
             async def one(pod: dict) -> bool:
                 meta = pod["metadata"]
-                async with sem:
-                    try:
-                        await self.client.patch(PODS, meta.get("namespace"), meta["name"],
-                                                remove_finalizer_patch(), STRATEGIC)
-                    except ApiError as e:
-                        self.finalizer_expectations.observed(key, meta["uid"])
-                        if e.code != 404:
-                            nonlocal rm_error
-                            rm_error = rm_error or e
-                            return False
+                try:
+                    await self.client.patch(PODS, meta.get("namespace"), meta["name"],
+                                            remove_finalizer_patch(), STRATEGIC)
+                except ApiError as e:
+                    self.finalizer_expectations.observed(key, meta["uid"])
+                    if e.code != 404:
+                        nonlocal rm_error
+                        rm_error = rm_error or e
+                        return False
                 return True
-            for pod, ok in zip(to_remove, await asyncio.gather(*(one(p) for p in to_remove))):
+            for pod, ok in zip(to_remove, await bounded_map(one, to_remove, 100)):
                 if ok:
                     with_finalizer.discard(pod["metadata"]["uid"])
         if _clean_uncounted(ctx.job["status"], with_finalizer):
