@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import orjson
+
 from .nodeselector import Term, name_terms
 from .resources import PodRes, host_ports
 from .terms import compile_constraints, compile_terms
@@ -84,9 +86,45 @@ class PodInfo:
     spread: tuple                     # explicit topologySpreadConstraints (terms.Constraint)
 
 
+# Replicas share everything a PodInfo derives from the spec: computed once per shape (the
+# namespace, labels, spec and spreading owner, as JSON) and copied with the pod's own identity.
+# In a 10,000-pod rollout this was a fifth of the scheduler's time per pod.
+_SHAPES: dict[bytes, PodInfo] = {}
+_SHAPES_MAX = 256
+
+
 def pod_info(key: str, pod: dict) -> PodInfo:
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
+    try:
+        shape = orjson.dumps((meta.get("namespace"), meta.get("labels"), spread_owner(pod), spec))
+    except TypeError:   # not JSON-shaped: no memo
+        return _pod_info(key, pod, meta, spec)
+    kept = _SHAPES.get(shape)
+    if kept is None:
+        if len(_SHAPES) >= _SHAPES_MAX:
+            _SHAPES.clear()
+        kept = _SHAPES[shape] = _pod_info(key, pod, meta, spec)
+    info = object.__new__(PodInfo)
+    info.__dict__.update(kept.__dict__)
+    info.key, info.obj, info.uid = key, pod, meta.get("uid") or ""
+    info.rv, info.name, info.labels = meta.get("resourceVersion") or "", meta.get("name") or "", meta.get("labels") or {}
+    if any(c[2] for c in kept.claims):   # ephemeral claims are named after the pod
+        info.claims = _claims(meta, spec)
+    return info
+
+
+def _claims(meta: dict, spec: dict) -> list:
+    claims = []
+    for v in spec.get("volumes") or ():
+        if v.get("persistentVolumeClaim"):
+            claims.append((v.get("name"), v["persistentVolumeClaim"].get("claimName") or "", False))
+        elif v.get("ephemeral"):
+            claims.append((v.get("name"), f"{meta.get('name')}-{v.get('name')}", True))
+    return claims
+
+
+def _pod_info(key: str, pod: dict, meta: dict, spec: dict) -> PodInfo:
     res = PodRes(spec)
     tols = compile_tolerations(spec.get("tolerations"))
     affinity = (spec.get("affinity") or {}).get("nodeAffinity") or {}
@@ -98,12 +136,7 @@ def pod_info(key: str, pod: dict) -> PodInfo:
         w = p.get("weight") or 0
         if w:
             preferred.append((w, Term(p.get("preference"), preferred=True)))
-    claims = []
-    for v in spec.get("volumes") or ():
-        if v.get("persistentVolumeClaim"):
-            claims.append((v.get("name"), v["persistentVolumeClaim"].get("claimName") or "", False))
-        elif v.get("ephemeral"):
-            claims.append((v.get("name"), f"{meta.get('name')}-{v.get('name')}", True))
+    claims = _claims(meta, spec)
     prio = spec.get("priority")
     labels = meta.get("labels") or {}
     ns = meta.get("namespace") or ""

@@ -15,6 +15,7 @@ from pocketkube.api.core import Api
 from pocketkube.client.inprocess import InProcessClient
 from pocketkube.clock import FakeClock
 from pocketkube.scheduler import Scheduler, messages
+from pocketkube.scheduler.podinfo import pod_info
 from pocketkube.scheduler.resources import PodRes
 from pocketkube.store.sqlite import SqliteStore
 from tests.unit.harness import until
@@ -134,6 +135,27 @@ def test_pod_requests_sum_containers_max_init_containers_and_add_overhead():
 
 
 # ---- filters and messages -----------------------------------------------------------------------
+
+def test_pod_info_of_replicas_shares_the_spec_part_and_keeps_each_pods_identity():
+    def replica(name, labels, cpu="100m", owner="rs-1"):
+        return {"metadata": {"name": name, "namespace": "d", "uid": f"uid-{name}", "resourceVersion": "7",
+                             "labels": labels, "ownerReferences": [{"kind": "ReplicaSet", "name": "rs",
+                                                                    "uid": owner, "controller": True}]},
+                "spec": {"containers": [{"name": "c", "image": "x", "resources": {"requests": {"cpu": cpu}}}],
+                         "tolerations": [{"key": "k", "operator": "Exists", "effect": "NoSchedule"}],
+                         "volumes": [{"name": "scratch", "ephemeral": {"volumeClaimTemplate": {}}},
+                                     {"name": "data", "persistentVolumeClaim": {"claimName": "shared"}}]}}
+    a, b = pod_info("d/a", replica("a", {"app": "x"})), pod_info("d/b", replica("b", {"app": "x"}))
+    assert (a.key, a.name, a.uid, b.key, b.name, b.uid) == ("d/a", "a", "uid-a", "d/b", "b", "uid-b")
+    assert a.res.cpu == b.res.cpu == 100 and a.tolerations == b.tolerations and a.owner == b.owner == "rs-1"
+    # Ephemeral claims are named after their pod; others are the same claim.
+    assert a.claims == [("scratch", "a-scratch", True), ("data", "shared", False)]
+    assert b.claims == [("scratch", "b-scratch", True), ("data", "shared", False)]
+    # Any difference in what the spec part reads makes another shape.
+    assert pod_info("d/c", replica("c", {"app": "x"}, cpu="200m")).res.cpu == 200
+    assert pod_info("d/e", replica("e", {"app": "x"}, owner="rs-2")).owner == "rs-2"
+    assert pod_info("d/f", replica("f", {"app": "y"})).labels == {"app": "y"}
+
 
 def test_binds_pod_and_records_scheduled_event(tmp_path):
     async def main():
