@@ -31,7 +31,7 @@ from ..client.events import EventRecorder
 from .filters import UNSCHEDULABLE, FilterMemo, Status, run_filters
 from .podinfo import PodInfo, pod_info
 from .schedqueue import SchedulingQueue
-from .scoring import ScoreMemo, score, select_host
+from .scoring import ReplicaScan, ScoreMemo, score, select_host
 from .volumes import VolumeBinder, VolumeError
 
 log = logging.getLogger("pocketkube.scheduler")
@@ -134,6 +134,7 @@ class Scheduler:
         self._next_start = 0
         self._scores = ScoreMemo()
         self._verdicts = FilterMemo()
+        self._scan = ReplicaScan()
         self._binds: asyncio.Queue = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
         self._background: set[asyncio.Task] = set()
@@ -292,12 +293,31 @@ class Scheduler:
         if isinstance(pre, _Failure):
             return pre
         nodes, absent, checks = pre
+        if nodes is self.cache.nodes and self._replica_scan_applies(info, checks):
+            n = len(nodes)
+            start = self._next_start % n
+            scanned = self._scan.totals(info, self.cache, start)
+            if scanned is not None:
+                self._next_start = start   # the full pass would visit all n nodes: the same start
+                return select_host(scanned[0], scanned[1], self.rng), None
         feasible, failed = self._filter(info, nodes, checks)
         if not feasible:
             return self._filter_failure(info, num_all, failed, absent)
         if len(feasible) == 1:
             return feasible[0], checks.volumes
         return select_host(feasible, score(info, feasible, self.cache, self._scores), self.rng), checks.volumes
+
+    def _replica_scan_applies(self, info: PodInfo, checks: "_Checks") -> bool:
+        """Whether ReplicaScan gives this pod what _filter and score would: only node-local
+        filters on tolerations and requests (FilterMemo's case), only the resource and default
+        spreading scores (ScoreMemo's), and a full pass that would visit every node."""
+        cache = self.cache
+        n = len(cache.nodes)
+        return (checks.volumes is None and checks.spread is None and checks.affinity is None
+                and info.owner is not None and not info.spread and not info.preferred
+                and info.node_selector is None and info.required is None and not info.ports
+                and not info.res.scalar and not cache.zoned and not cache.prefer_tainted
+                and n >= 2 and num_feasible_nodes_to_find(n) >= n)
 
     def _prefilter(self, info: PodInfo):
         """PreFilter: (candidate nodes, status of the others, per-attempt state) or a _Failure."""

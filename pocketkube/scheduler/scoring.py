@@ -25,7 +25,7 @@ import random
 
 from . import topologyspread
 from .cache import Cache, NodeInfo, ShapeMemo
-from .filters import node_matches_affinity
+from .filters import node_matches_affinity, run_filters
 from .podinfo import PodInfo, tolerates
 
 MAX_SCORE = 100
@@ -83,6 +83,50 @@ class ScoreMemo(ShapeMemo):
             res.append(m[1])
             raw.append(m[2])
         return res, raw
+
+
+class ReplicaScan(ShapeMemo):
+    """The whole filter and score pass for the next replica of a shape, redone only where a
+    node changed.
+
+    For a pod whose filter verdicts FilterMemo may keep and whose scores are ScoreMemo's (the
+    resource scores and the default hostname spreading), each node's verdict and scores depend
+    on the pod's shape and the node alone. ScoreMemo and FilterMemo still visit every node per
+    pod; between two replicas only a few nodes change (the one the last replica went to, those
+    that lost a pod), so this keeps per shape the verdicts and scores of every node, in filter
+    order, and recomputes those whose version moved. The totals are the ones the full pass would
+    give, in the same order, so select_host picks the same node. It answers only when the full
+    pass would visit every node and all of them fit; otherwise the caller runs the full pass.
+    """
+
+    def totals(self, pod: PodInfo, cache: Cache, start: int) -> tuple[list[NodeInfo], list[int]] | None:
+        """(nodes in filter order, their totals), or None: use the full pass."""
+        nodes = cache.nodes
+        n = len(nodes)
+        r = pod.res
+        st = self.for_shape((pod.tolerations, r.cpu, r.mem, r.eph, r.nz_cpu, r.nz_mem, pod.owner))
+        if st.get("nodes") is not nodes or st["n"] != n or st["start"] != start:
+            # Another node list (a node added or removed) or another rotation: start afresh.
+            st.update(nodes=nodes, n=n, start=start, order=nodes[start:] + nodes[:start],
+                      versions=[None] * n, fits=[False] * n, res=[0] * n, raw=[0] * n)
+        order, versions = st["order"], st["versions"]
+        current = [ni.version for ni in order]
+        if current != versions:
+            fits, res, raw = st["fits"], st["res"], st["raw"]
+            host_weight = math.log(n + 2)
+            owner = pod.owner
+            for i, version in enumerate(current):
+                if version != versions[i]:
+                    ni = order[i]
+                    versions[i] = version
+                    fits[i] = run_filters(pod, ni) is None
+                    res[i] = _resource_score(pod, ni)
+                    raw[i] = _host_spread(owner, ni, host_weight)
+            if not all(fits):
+                return None
+        elif not all(st["fits"]):
+            return None
+        return order, _add_spread(st["res"], st["raw"])
 
 
 def _spread_raw(pod: PodInfo, owner: str, nodes: list[NodeInfo], cache: Cache) -> list[int]:

@@ -691,13 +691,22 @@ def test_binds_2000_pending_pods_over_100_nodes(tmp_path):
     run(main())
 
 
+def mixed_replica(k):
+    """The k-th of a stream of replicas of two ReplicaSets, every other one requesting nothing."""
+    owner = "rs-a" if k % 3 else "rs-b"
+    requests = {"cpu": "100m", "memory": "64Mi"} if k % 2 else {}
+    return pod_info(f"d/p{k}", {
+        "metadata": {"name": f"p{k}", "namespace": "d", "uid": f"u{k}",
+                     "ownerReferences": [{"kind": "ReplicaSet", "controller": True, "uid": owner}]},
+        "spec": {"containers": [{"name": "c", "image": "x", "resources": {"requests": requests}}]}})
+
+
 def test_score_memo_changes_no_decision():
     # Scores of nodes unchanged since the last replica are reused; every pick stays the same.
     import random
 
     from pocketkube.scheduler.cache import Cache
     from pocketkube.scheduler.filters import run_filters
-    from pocketkube.scheduler.podinfo import pod_info
     from pocketkube.scheduler.scoring import ScoreMemo, score, select_host
 
     def picks(memo):
@@ -709,12 +718,7 @@ def test_score_memo_changes_no_decision():
         rng = random.Random(3)
         out = []
         for k in range(600):
-            owner = "rs-a" if k % 3 else "rs-b"
-            requests = {"cpu": "100m", "memory": "64Mi"} if k % 2 else {}
-            info = pod_info(f"d/p{k}", {
-                "metadata": {"name": f"p{k}", "namespace": "d", "uid": f"u{k}",
-                             "ownerReferences": [{"kind": "ReplicaSet", "controller": True, "uid": owner}]},
-                "spec": {"containers": [{"name": "c", "image": "x", "resources": {"requests": requests}}]}})
+            info = mixed_replica(k)
             feasible = [ni for ni in cache.nodes if run_filters(info, ni) is None]
             node = select_host(feasible, score(info, feasible, cache, memo), rng)
             out.append(node.name)
@@ -725,6 +729,54 @@ def test_score_memo_changes_no_decision():
         return out
 
     assert picks(ScoreMemo()) == picks(None)
+
+
+def test_replica_scan_picks_what_the_full_pass_picks():
+    # The incremental pass over replicas gives the full pass's nodes, in the same order, with
+    # the same totals: every pick and every use of the random tie-breaker stays the same,
+    # through nodes that change, fill up (the scan then declines) and appear.
+    import random
+
+    from pocketkube.scheduler.cache import Cache
+    from pocketkube.scheduler.filters import run_filters
+    from pocketkube.scheduler.scoring import ReplicaScan, score, select_host
+
+    def node_obj(i, cpu, pods="110"):
+        return {"metadata": {"name": f"n{i}", "labels": {"kubernetes.io/hostname": f"n{i}"}},
+                "spec": {}, "status": {"allocatable": {"cpu": cpu, "memory": "4Gi", "pods": pods}}}
+
+    def picks(scan):
+        cache = Cache()
+        for i in range(12):
+            cache.set_node(node_obj(i, str(2 + i % 3), pods="30" if i == 5 else "110"))
+        rng = random.Random(11)
+        out, scanned = [], 0
+        for k in range(700):
+            info = mixed_replica(k)
+            got = scan.totals(info, cache, 0) if scan is not None else None
+            if got is not None:
+                scanned += 1
+                node = select_host(got[0], got[1], rng)
+            else:
+                feasible = [ni for ni in cache.nodes if run_filters(info, ni) is None]
+                node = select_host(feasible, score(info, feasible, cache), rng)
+            out.append(node.name)
+            cache.assume(info.key, info.uid, node.name, info)
+            if k % 40 == 39:   # a pod goes away
+                gone = f"d/p{k - 17}"
+                if gone in cache.pods:
+                    cache.remove_pod(gone)
+            if k % 90 == 89:   # a node changes its capacity
+                cache.set_node(node_obj((k // 90) % 5, "8"))
+            if k == 400:       # a node joins: another node list
+                cache.set_node(node_obj(12, "4"))
+        return out, scanned
+
+    full, _ = picks(None)
+    incremental, scanned = picks(ReplicaScan())
+    assert incremental == full
+    # It answered for most pods, and declined while n5 was full (30 pods).
+    assert 300 < scanned < 700, scanned
 
 
 def test_filter_verdicts_are_judged_again_for_a_changed_or_recreated_node(tmp_path):
