@@ -29,10 +29,11 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Iterable
+from typing import Awaitable, Callable
 
 from ..api.errors import ApiError
 from ..client import STRATEGIC, Client
+from ..client.bounded import bounded_map
 from ..client.informer import ComponentInformers, Informer
 from ..client.workqueue import WorkQueue, run_workers
 from ..clock import Clock, parse_rfc3339
@@ -112,16 +113,6 @@ def _kubelet_version() -> str:
 
 def _hexid(*parts: str) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()
-
-
-async def bounded(items: Iterable, fn: Callable[[object], Awaitable[None]], limit: int) -> None:
-    """Run fn over items with at most `limit` in flight (fn handles its own errors)."""
-    it = iter(items)
-
-    async def worker():
-        for x in it:
-            await fn(x)
-    await asyncio.gather(*(worker() for _ in range(max(1, limit))))
 
 
 # ---- nodes --------------------------------------------------------------------------------------
@@ -546,8 +537,8 @@ class SimulatedNodes:
 
     async def start(self) -> None:
         """Register every node and its lease (returns when all are Ready), then serve pods."""
-        await bounded(self.nodes.values(), self._register, self.concurrency)
-        await bounded(self.nodes.values(), self._ensure_lease, self.concurrency)
+        await bounded_map(self._register, self.nodes.values(), self.concurrency)
+        await bounded_map(self._ensure_lease, self.nodes.values(), self.concurrency)
         self._pod_queue = WorkQueue("simulated-pods", self.clock)
         self._node_queue = WorkQueue("simulated-nodes", self.clock)
         self._informer_set = ComponentInformers(self.client, self.informers)
@@ -697,7 +688,7 @@ class SimulatedNodes:
                 taken += 1
             if start + k * tick <= now:  # more than a whole round behind: skip ahead
                 k = int((now - start) / tick) + 1
-            await bounded(batch, act, self.concurrency)
+            await bounded_map(act, batch, self.concurrency)
 
     # ---- node status: answer the node lifecycle controller ----
 

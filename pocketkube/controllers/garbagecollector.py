@@ -39,7 +39,7 @@ from ..client import MERGE, STRATEGIC
 from ..client.retry import retry_on_conflict
 from ..client.workqueue import WorkQueue
 from .base import Controller
-from .bounded import bounded_map
+from ..client.bounded import bounded_map
 
 log = logging.getLogger("pocketkube.garbagecollector")
 

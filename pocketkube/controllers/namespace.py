@@ -33,7 +33,7 @@ from ..api.resources import RESOURCES, Resource
 from ..client.retry import get_or_none, retry_on_conflict
 from ..clock import parse_rfc3339
 from .base import Controller
-from .bounded import bounded_map
+from ..client.bounded import bounded_map
 
 log = logging.getLogger("pocketkube.namespace")
 

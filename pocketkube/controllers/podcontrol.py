@@ -22,7 +22,7 @@ from ..client import Client
 from ..client.events import EventRecorder
 from ..client.ratelimit import TokenBucket
 from ..clock import Clock
-from .bounded import bounded_map
+from ..client.bounded import bounded_map
 
 SLOW_START_INITIAL_BATCH = 1
 NAMESPACE_TERMINATING_CAUSE = "NamespaceTerminating"

@@ -33,7 +33,7 @@ from ..api.selectors import LabelSelector
 from ..client.informer import ObjectMemo, object_key
 from .base import (Controller, Expectations, OwnedIndex, Owners, adopt, controlled_elsewhere, controller_ref,
                    pod_from_template, release)
-from .bounded import bounded_map
+from ..client.bounded import bounded_map
 from .podcontrol import NAMESPACE_TERMINATING_CAUSE, PodControl, has_status_cause, slow_start_batch
 from .ranking import Placement, available_after, is_pod_ready, pods_to_delete
 

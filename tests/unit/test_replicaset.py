@@ -16,7 +16,7 @@ from pocketkube.client.inprocess import InProcessClient
 from pocketkube.clock import FakeClock, parse_rfc3339
 from pocketkube.controllers.base import OwnedIndex, controlled_elsewhere
 from pocketkube.controllers import replicaset
-from pocketkube.controllers.bounded import bounded_map
+from pocketkube.client.bounded import bounded_map
 from pocketkube.controllers.podcontrol import SpamFilter, slow_start_batch
 from pocketkube.controllers.ranking import (
     DELETION_COST_ANNOTATION,
@@ -344,6 +344,7 @@ def test_bounded_map_limits_calls_in_flight_and_keeps_order():
         assert await bounded_map(slow, range(50), 7) == [i * i for i in range(50)]
         assert peak == 7
         assert await bounded_map(slow, [], 7) == []
+        assert await bounded_map(slow, [2], 0) == [4]   # a limit below one still runs one
         peak = 0
         assert await bounded_map(slow, [3, 4], 1) == [9, 16] and peak == 1
 

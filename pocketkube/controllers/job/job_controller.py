@@ -50,7 +50,7 @@ from ..base import (
     pod_from_template,
     split_key,
 )
-from ..bounded import bounded_map
+from ...client.bounded import bounded_map
 from ..podcontrol import (
     NAMESPACE_TERMINATING_CAUSE,
     PodControl,
