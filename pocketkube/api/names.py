@@ -10,6 +10,8 @@ the `validate_*` functions wrap them into `FieldError`s at a field path.
 
 from __future__ import annotations
 
+import functools
+
 import re
 from typing import Callable
 
@@ -122,8 +124,21 @@ def is_dns1035_label(value: str) -> list[str]:
 _LABEL_KEY_REGEX_ERROR = regex_error(_LABEL_KEY_MSG, _LABEL_KEY_FMT, "MyName", "my.name", "123-abc")
 
 
-def is_qualified_name(value: str) -> list[str]:
+# The two checks every label, annotation key, finalizer and condition type goes through on
+# every write: the same few strings again and again (a ReplicaSet's pods all carry the same
+# labels), so their answers are kept. Tuples: one cached answer is shared by all callers.
+@functools.lru_cache(maxsize=4096)
+def is_qualified_name(value: str) -> tuple[str, ...]:
     """A label key (also annotation keys, finalizers): `[DNS-subdomain prefix/]name`."""
+    return tuple(_qualified_name_errors(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def is_valid_label_value(value: str) -> tuple[str, ...]:
+    return tuple(_label_value_errors(value))
+
+
+def _qualified_name_errors(value: str) -> list[str]:
     errs: list[str] = []
     parts = value.split("/")
     if len(parts) == 1:
@@ -146,7 +161,7 @@ def is_qualified_name(value: str) -> list[str]:
     return errs
 
 
-def is_valid_label_value(value: str) -> list[str]:
+def _label_value_errors(value: str) -> list[str]:
     errs: list[str] = []
     if byte_len(value) > LABEL_VALUE_MAX_LENGTH:
         errs.append(_max_bytes_error(LABEL_VALUE_MAX_LENGTH))

@@ -76,8 +76,8 @@ def test_dns1123_subdomain_too_long():
 def test_trailing_newline_is_not_accepted():
     # Python's `$` would accept "abc\n"; Go's regexp does not.
     assert is_dns1123_label("abc\n") == [LABEL_MSG]
-    assert is_valid_label_value("abc\n") == [LABEL_VALUE_MSG]
-    assert is_qualified_name("abc\n") == [NAME_PART_MSG]
+    assert list(is_valid_label_value("abc\n")) == [LABEL_VALUE_MSG]
+    assert list(is_qualified_name("abc\n")) == [NAME_PART_MSG]
 
 
 @pytest.mark.parametrize("value", ["a", "ab", "a-b", "a1", "1", "0-0", "a" * 63])
@@ -126,7 +126,7 @@ def test_dns1035_label_too_long():
     "a" * 63, "a" * 253 + "/" + "b" * 63, "kubernetes.io/hostname", "A.B", "a_b",
 ])
 def test_qualified_name_valid(value):
-    assert is_qualified_name(value) == []
+    assert list(is_qualified_name(value)) == []
 
 
 @pytest.mark.parametrize("value", [
@@ -135,19 +135,19 @@ def test_qualified_name_valid(value):
     "a" * 254 + "/abc",
 ])
 def test_qualified_name_invalid(value):
-    assert is_qualified_name(value) != []
+    assert list(is_qualified_name(value)) != []
 
 
 def test_qualified_name_messages():
-    assert is_qualified_name("-a") == [NAME_PART_MSG]
-    assert is_qualified_name("") == ["name part must be non-empty", NAME_PART_MSG]
-    assert is_qualified_name("a" * 64) == ["name part must be no more than 63 bytes"]
-    assert is_qualified_name("/a") == ["prefix part must be non-empty"]
-    assert is_qualified_name("a/") == ["name part must be non-empty", NAME_PART_MSG]
-    assert is_qualified_name("Example.com/a") == ["prefix part " + SUBDOMAIN_MSG]
+    assert list(is_qualified_name("-a")) == [NAME_PART_MSG]
+    assert list(is_qualified_name("")) == ["name part must be non-empty", NAME_PART_MSG]
+    assert list(is_qualified_name("a" * 64)) == ["name part must be no more than 63 bytes"]
+    assert list(is_qualified_name("/a")) == ["prefix part must be non-empty"]
+    assert list(is_qualified_name("a/")) == ["name part must be non-empty", NAME_PART_MSG]
+    assert list(is_qualified_name("Example.com/a")) == ["prefix part " + SUBDOMAIN_MSG]
     # Label-key prefixes use the api/validate/content copy, which counts "bytes".
-    assert is_qualified_name("a" * 254 + "/a") == ["prefix part must be no more than 253 bytes"]
-    assert is_qualified_name("a/b/c") == [
+    assert list(is_qualified_name("a" * 254 + "/a")) == ["prefix part must be no more than 253 bytes"]
+    assert list(is_qualified_name("a/b/c")) == [
         "a valid label key must consist of alphanumeric characters, '-', '_' or '.', and must "
         "start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or "
         "'123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') "
@@ -160,7 +160,7 @@ def test_qualified_name_messages():
     "a" * 63, "UpperCase", "a_b.c-d", "1",
 ])
 def test_label_value_valid(value):
-    assert is_valid_label_value(value) == []
+    assert list(is_valid_label_value(value)) == []
 
 
 @pytest.mark.parametrize("value", [
@@ -169,12 +169,12 @@ def test_label_value_valid(value):
     "a/b", "_a", "a_",
 ])
 def test_label_value_invalid(value):
-    assert is_valid_label_value(value) == [LABEL_VALUE_MSG]
+    assert list(is_valid_label_value(value)) == [LABEL_VALUE_MSG]
 
 
 def test_label_value_too_long():
-    assert is_valid_label_value("a" * 64) == ["must be no more than 63 bytes"]
-    assert is_valid_label_value("-" * 64) == ["must be no more than 63 bytes", LABEL_VALUE_MSG]
+    assert list(is_valid_label_value("a" * 64)) == ["must be no more than 63 bytes"]
+    assert list(is_valid_label_value("-" * 64)) == ["must be no more than 63 bytes", LABEL_VALUE_MSG]
 
 
 # --- labels and annotations ------------------------------------------------------------------
