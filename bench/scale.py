@@ -282,6 +282,7 @@ def main() -> None:
             print_timeline(watch, t0)
         ok = st.returncode == 0
         total, running = watch.counts()
+        roll_ok = ok
         results["rollout"] = f"{t_roll:6.1f} s" if ok else f"failed after {t_roll:.0f} s: {st.stderr.strip()}"
         print(f"  2. set image -> rollout status complete:          {results['rollout']}   (target <= 10 s)")
         watch.wait(lambda total, running: total <= n, args.timeout)
@@ -297,6 +298,7 @@ def main() -> None:
         if args.timeline:
             print_timeline(watch, t0)
         total, _ = watch.counts()
+        del_ok = ok
         results["delete"] = f"{t_del:6.1f} s" if ok else f"not done after {args.timeout:.0f} s ({total} pods left)"
         print(f"  3. delete deployment -> zero pods:                 {results['delete']}   (target <= 10 s)")
         print(f"     control-plane RSS after: {c.rss_mb():.0f} MB")
@@ -313,6 +315,12 @@ def main() -> None:
         if ok and "create" in results and t_avail:
             print(f"  raw baseline: {n} pods posted bound, all Running: {t_raw:6.1f} s; "
                   f"ratio apply-to-Available / raw {t_avail / t_raw:.2f}")
+            # The machine's speed moves by tens of percent from one minute to the next: the
+            # ratios to the baseline of the same run compare runs made at different times.
+            steps = [(name, t) for name, t, done in (("rolling update", t_roll, roll_ok), ("delete", t_del, del_ok))
+                     if done]
+            if steps:
+                print("  ratios to the raw baseline: " + ", ".join(f"{name} {t / t_raw:.2f}" for name, t in steps))
         else:
             print(f"  raw baseline: not done after {t_raw:.0f} s")
     except Exception as e:  # a benchmark reports, it does not fail
