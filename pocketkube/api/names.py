@@ -11,7 +11,6 @@ the `validate_*` functions wrap them into `FieldError`s at a field path.
 from __future__ import annotations
 
 import functools
-
 import re
 from typing import Callable
 

@@ -19,10 +19,10 @@ from typing import Awaitable, Callable
 
 from ..api.errors import ApiError
 from ..client import Client
+from ..client.bounded import bounded_map
 from ..client.events import EventRecorder
 from ..client.ratelimit import TokenBucket
 from ..clock import Clock
-from ..client.bounded import bounded_map
 
 SLOW_START_INITIAL_BATCH = 1
 NAMESPACE_TERMINATING_CAUSE = "NamespaceTerminating"

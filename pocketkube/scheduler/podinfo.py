@@ -88,7 +88,7 @@ class PodInfo:
 
 # Replicas share everything a PodInfo derives from the spec: computed once per shape (the
 # namespace, labels, spec and spreading owner, as JSON) and copied with the pod's own identity.
-# In a 10,000-pod rollout this was a fifth of the scheduler's time per pod.
+# In a 10,000-pod rollout this was about a seventh of the scheduler's time per pod.
 _SHAPES: dict[bytes, PodInfo] = {}
 _SHAPES_MAX = 256
 
@@ -108,7 +108,8 @@ def pod_info(key: str, pod: dict) -> PodInfo:
     info = object.__new__(PodInfo)
     info.__dict__.update(kept.__dict__)
     info.key, info.obj, info.uid = key, pod, meta.get("uid") or ""
-    info.rv, info.name, info.labels = meta.get("resourceVersion") or "", meta.get("name") or "", meta.get("labels") or {}
+    info.rv, info.name = meta.get("resourceVersion") or "", meta.get("name") or ""
+    info.labels = meta.get("labels") or {}
     if any(c[2] for c in kept.claims):   # ephemeral claims are named after the pod
         info.claims = _claims(meta, spec)
     return info
