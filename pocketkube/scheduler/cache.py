@@ -45,6 +45,7 @@ class ShapeMemo:
             memo = self._shapes[shape] = {}
         return memo
 
+
 _NOT_SCALAR = {CPU, MEMORY, EPHEMERAL, PODS}
 
 

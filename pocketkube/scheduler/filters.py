@@ -122,7 +122,13 @@ class FilterMemo(ShapeMemo):
     def verdicts(self, pod: PodInfo) -> dict[str, tuple] | None:
         """name -> (node version, run_filters result) for pods of this one's shape; None when
         the pod's verdicts cannot be shared."""
-        r = pod.res
-        if pod.node_selector is not None or pod.required is not None or pod.ports or r.scalar:
+        if not verdicts_shareable(pod):
             return None
+        r = pod.res
         return self.for_shape((pod.tolerations, r.cpu, r.mem, r.eph))
+
+
+def verdicts_shareable(pod: PodInfo) -> bool:
+    """Whether run_filters reads nothing of the pod but its tolerations and requests, so that
+    its verdict on a node holds for every pod of the same tolerations and requests."""
+    return pod.node_selector is None and pod.required is None and not pod.ports and not pod.res.scalar

@@ -308,16 +308,12 @@ class Scheduler:
         return select_host(feasible, score(info, feasible, self.cache, self._scores), self.rng), checks.volumes
 
     def _replica_scan_applies(self, info: PodInfo, checks: "_Checks") -> bool:
-        """Whether ReplicaScan gives this pod what _filter and score would: only node-local
-        filters on tolerations and requests (FilterMemo's case), only the resource and default
-        spreading scores (ScoreMemo's), and a full pass that would visit every node."""
-        cache = self.cache
-        n = len(cache.nodes)
+        """Whether ReplicaScan gives this pod what _filter and score would: no cluster-wide
+        check, a pod of its kind (ReplicaScan.applies), and a full pass that would visit every
+        node."""
+        n = len(self.cache.nodes)
         return (checks.volumes is None and checks.spread is None and checks.affinity is None
-                and info.owner is not None and not info.spread and not info.preferred
-                and info.node_selector is None and info.required is None and not info.ports
-                and not info.res.scalar and not cache.zoned and not cache.prefer_tainted
-                and n >= 2 and num_feasible_nodes_to_find(n) >= n)
+                and n >= 2 and num_feasible_nodes_to_find(n) >= n and ReplicaScan.applies(info, self.cache))
 
     def _prefilter(self, info: PodInfo):
         """PreFilter: (candidate nodes, status of the others, per-attempt state) or a _Failure."""

@@ -25,7 +25,7 @@ import random
 
 from . import topologyspread
 from .cache import Cache, NodeInfo, ShapeMemo
-from .filters import node_matches_affinity, run_filters
+from .filters import node_matches_affinity, run_filters, verdicts_shareable
 from .podinfo import PodInfo, tolerates
 
 MAX_SCORE = 100
@@ -98,6 +98,13 @@ class ReplicaScan(ShapeMemo):
     give, in the same order, so select_host picks the same node. It answers only when the full
     pass would visit every node and all of them fit; otherwise the caller runs the full pass.
     """
+
+    @staticmethod
+    def applies(pod: PodInfo, cache: Cache) -> bool:
+        """Whether the pod's verdicts and totals are those this keeps: filters FilterMemo may
+        share, scores ScoreMemo's, and no taint or node-affinity preference to score."""
+        return (verdicts_shareable(pod) and _memo_scored(pod, cache) and not pod.preferred
+                and not cache.prefer_tainted)
 
     def totals(self, pod: PodInfo, cache: Cache, start: int) -> tuple[list[NodeInfo], list[int]] | None:
         """(nodes in filter order, their totals), or None: use the full pass."""
@@ -189,10 +196,16 @@ def _default_normalize(raw: list[int], reverse: bool) -> list[int] | None:
     return [MAX_SCORE - s for s in out] if reverse else out
 
 
+def _memo_scored(pod: PodInfo, cache: Cache) -> bool:
+    """Whether the pod's resource and spreading scores on a node depend on the node and the
+    pod's shape alone (ScoreMemo's case): spread by its owner, under the hostname default only."""
+    return bool(pod.owner) and not pod.spread and not cache.zoned
+
+
 def score(pod: PodInfo, nodes: list[NodeInfo], cache: Cache, memo: ScoreMemo | None = None) -> list[int]:
     """Weighted totals for `nodes` (all of which passed the filters)."""
     spread_raw = None
-    if memo is not None and pod.owner and not pod.spread and not cache.zoned:
+    if memo is not None and _memo_scored(pod, cache):
         totals, spread_raw = memo.resource_and_spread(pod, nodes)
     else:
         totals = [_resource_score(pod, ni) for ni in nodes]
