@@ -17,9 +17,11 @@ SQLite already holds what the writer committed before the loop has published it,
 that showed a write which a following get did not would make a reader's view go back in time.
 Old watch events are read back on the loop's own connection (WAL: no waiting for the writer).
 
-The change log (`log` table) keeps every write with its previous value, so a watch can resume
-from any revision after the compaction point; recent events are also kept in memory so the
-common case (a watch a few events behind) never touches disk.
+The change log (`log` table) keeps every write, so a watch can resume from any revision after
+the compaction point; recent events are also kept in memory so the common case (a watch a few
+events behind) never touches disk. An event's previous value is the key's row at its previous
+revision, which the log already holds: a row names it (`prev_rev`) instead of storing the bytes
+again, and a deletion's row stores no value at all (its value is that previous one).
 """
 
 from __future__ import annotations
@@ -50,16 +52,19 @@ CREATE TABLE IF NOT EXISTS live (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS log (
     rev INTEGER PRIMARY KEY, key TEXT NOT NULL, type INTEGER NOT NULL, value BLOB NOT NULL,
-    prev BLOB, create_rev INTEGER NOT NULL, ts REAL NOT NULL
+    prev BLOB, create_rev INTEGER NOT NULL, ts REAL NOT NULL, prev_rev INTEGER
 );
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
 """
+# Rows written before `prev_rev` carry their previous value (`prev`) and a deletion's value
+# themselves; both kinds of rows are read alike.
+_ADD_PREV_REV = "ALTER TABLE log ADD COLUMN prev_rev INTEGER"
 # Databases written before `live` kept each value in a `kv` table. The values the log no longer
 # has (compaction passed their revision, so no watch reads them as events) go back in at their
 # own revision; the log's other rows stay as they are.
 _MIGRATE_KV = """
 BEGIN IMMEDIATE;
-INSERT OR IGNORE INTO log SELECT mod_rev, key, 0, value, NULL, create_rev, 0 FROM kv;
+INSERT OR IGNORE INTO log (rev, key, type, value, create_rev, ts) SELECT mod_rev, key, 0, value, create_rev, 0 FROM kv;
 INSERT OR REPLACE INTO live SELECT key, create_rev, mod_rev FROM kv;
 DROP TABLE kv;
 COMMIT;
@@ -181,6 +186,8 @@ class SqliteStore(Store):
         self._loop = asyncio.get_running_loop()
         self._r = sqlwriter.connect(path)
         self._r.executescript(_SCHEMA)
+        if "prev_rev" not in {row[1] for row in self._r.execute("PRAGMA table_info(log)")}:
+            self._r.execute(_ADD_PREV_REV)
         if self._r.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='kv'").fetchone():
             self._r.executescript(_MIGRATE_KV)
         self._rev, self._compact = sqlwriter.committed(self._r)
@@ -297,15 +304,17 @@ class SqliteStore(Store):
             compact = None
             for op in batch:
                 try:
-                    res = self._check(op, rev + 1, staged)
+                    res, prev_rev = self._check(op, rev + 1, staged)
                 except StoreError as e:
                     results.append(e)
                     continue
                 results.append(res)
                 if isinstance(res, Event):
                     rev += 1
-                    log.extend((rev, res.key, 1 if res.type == DELETE else 0, res.value,
-                                res.prev_value, res.create_revision, now))
+                    if res.type == DELETE:
+                        log.extend((rev, res.key, 1, b"", None, res.create_revision, now, prev_rev))
+                    else:
+                        log.extend((rev, res.key, 0, res.value, None, res.create_revision, now, prev_rev))
                 else:
                     compact = res if compact is None else max(compact, res)
             self._seq += 1
@@ -327,10 +336,11 @@ class SqliteStore(Store):
                 self._writer_failed(f"cannot start the store's writer: {e}")
         self._note_drained()
 
-    def _check(self, op: _Op, rev: int, staged: dict[str, tuple[bytes, int, int] | None]):
-        """The outcome of one op at revision `rev`, given the rows staged by the batch so far."""
+    def _check(self, op: _Op, rev: int, staged: dict[str, tuple[bytes, int, int] | None]) -> tuple:
+        """The outcome of one op at revision `rev`, given the rows staged by the batch so far,
+        and the revision of the value it replaces (None for a create or a compaction)."""
         if op.kind == "compact":
-            return op.expected
+            return op.expected, None
         if op.key in staged:
             row = staged[op.key]
         else:
@@ -340,7 +350,7 @@ class SqliteStore(Store):
             if row is not None:
                 raise KeyExists(op.key)
             staged[op.key] = (op.value, rev, rev)
-            return Event(PUT, op.key, op.value, None, rev, rev)
+            return Event(PUT, op.key, op.value, None, rev, rev), None
         if row is None:
             raise KeyNotFound(op.key)
         prev, create_rev, mod_rev = row
@@ -348,9 +358,9 @@ class SqliteStore(Store):
             raise RevisionMismatch(mod_rev)
         if op.kind == "update":
             staged[op.key] = (op.value, create_rev, rev)
-            return Event(PUT, op.key, op.value, prev, rev, create_rev)
+            return Event(PUT, op.key, op.value, prev, rev, create_rev), mod_rev
         staged[op.key] = None
-        return Event(DELETE, op.key, prev, prev, rev, create_rev)
+        return Event(DELETE, op.key, prev, prev, rev, create_rev), mod_rev
 
     # ---- the writer process (sqlwriter.py) ------------------------------------------------
 
@@ -528,9 +538,12 @@ class SqliteStore(Store):
         if ring and ring[0].revision <= after + 1:
             return [e for e in ring if e.revision > after and e.key.startswith(prefix)]
         rows = self._r.execute(
-            "SELECT rev, key, type, value, prev, create_rev FROM log WHERE rev > ? AND rev <= ? AND key >= ? AND key < ?"
-            " ORDER BY rev", (after, self._rev, prefix, _prefix_end(prefix))).fetchall()
-        return [Event(DELETE if t else PUT, k, v, p, r, c) for r, k, t, v, p, c in rows]
+            "SELECT l.rev, l.key, l.type, l.value, coalesce(p.value, l.prev), l.create_rev, l.prev_rev FROM log l"
+            " LEFT JOIN log p ON p.rev = l.prev_rev WHERE l.rev > ? AND l.rev <= ? AND l.key >= ? AND l.key < ?"
+            " ORDER BY l.rev", (after, self._rev, prefix, _prefix_end(prefix))).fetchall()
+        # A deletion's value is the one it removed: in the row itself only in older rows.
+        return [Event(DELETE, k, p if pr is not None else v, p, r, c) if t else Event(PUT, k, v, p, r, c)
+                for r, k, t, v, p, c, pr in rows]
 
     async def _compact_periodically(self) -> None:
         """Drop change-log entries older than the compaction window."""

@@ -14,7 +14,7 @@ which is also how it dies with the server (its socket closes), after the transac
 Runs as a script (`python -I -S sqlwriter.py <socket fd> <database path>`), standard library
 only. Protocol over a stream socket, each message a 4-byte big-endian length then a marshal:
   store -> writer  (base, rev, compact, upserts, deletes, log): `upserts` and `log` are flat
-                   lists (3 and 7 values per row, as the live and log tables' columns), `deletes`
+                   lists (3 and 8 values per row, as the live and log tables' columns), `deletes`
                    keys, `compact` a revision to drop the change log up to, or None; `base` the
                    revision the batch follows and `rev` the revision after it. A batch whose
                    base is not the last commit's revision is refused: it was checked as if an
@@ -28,7 +28,7 @@ import sqlite3
 import struct
 import sys
 
-# Rows per multi-row statement: 7 columns x 500 stays far below SQLite's 32,766 parameters.
+# Rows per multi-row statement: 8 columns x 500 stays far below SQLite's 32,766 parameters.
 ROWS_PER_STATEMENT = 500
 HEADER = struct.Struct(">I")
 
@@ -45,6 +45,10 @@ def insert_rows(db: sqlite3.Connection, head: str, width: int, flat: list) -> No
 def connect(path: str) -> sqlite3.Connection:
     """A connection to the store's database, as both the store and this writer open it."""
     db = sqlite3.connect(path, isolation_level=None)
+    # Set before the first table exists (a database keeps the size it was made with): a commit
+    # writes its pages to the WAL one frame at a time, and the change log's rows hold kilobytes
+    # each; 16 KB pages made the writer's work for a rolling update of 10,000 pods a fifth less.
+    db.execute("PRAGMA page_size=16384")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")   # an acknowledged write survives power loss
     db.execute("PRAGMA busy_timeout=5000")
@@ -62,11 +66,14 @@ def write(db: sqlite3.Connection, batch: tuple) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
         if compact is not None:
-            # A live key's value is its row at mod_rev: kept however old.
-            db.execute("DELETE FROM log WHERE rev <= ? AND rev NOT IN (SELECT mod_rev FROM live)", (compact,))
+            # A live key's value is its row at mod_rev: kept however old; so is a row that holds
+            # the previous value of an event still in the log.
+            db.execute("DELETE FROM log WHERE rev <= ? AND rev NOT IN (SELECT mod_rev FROM live)"
+                       " AND rev NOT IN (SELECT prev_rev FROM log WHERE rev > ? AND prev_rev IS NOT NULL)",
+                       (compact, compact))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('compact', ?)", (compact,))
         insert_rows(db, "INSERT OR REPLACE INTO live VALUES ", 3, upserts)
-        insert_rows(db, "INSERT INTO log VALUES ", 7, log)
+        insert_rows(db, "INSERT INTO log VALUES ", 8, log)
         for i in range(0, len(deletes), ROWS_PER_STATEMENT):
             part = deletes[i:i + ROWS_PER_STATEMENT]
             db.execute(f"DELETE FROM live WHERE key IN ({','.join('?' * len(part))})", part)
