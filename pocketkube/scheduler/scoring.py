@@ -20,6 +20,7 @@ affinity and ImageLocality.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 
@@ -96,7 +97,10 @@ class ReplicaScan(ShapeMemo):
     that lost a pod), so this keeps per shape the verdicts and scores of every node, in filter
     order, and recomputes those whose version moved. The totals are the ones the full pass would
     give, in the same order, so select_host picks the same node. It answers only when the full
-    pass would visit every node and all of them fit; otherwise the caller runs the full pass.
+    pass would visit every node and one of them at least fits; otherwise the caller runs the full
+    pass (which explains the failure). Where some nodes do not fit (full of pods, as in a rolling
+    update whose surge fills the cluster), the others are scored as the full pass scores its
+    feasible nodes: the spreading weight counts only those.
     """
 
     @staticmethod
@@ -115,7 +119,8 @@ class ReplicaScan(ShapeMemo):
         if st.get("nodes") is not nodes or st["n"] != n or st["start"] != start:
             # Another node list (a node added or removed) or another rotation: start afresh.
             st.update(nodes=nodes, n=n, start=start, order=nodes[start:] + nodes[:start],
-                      versions=[None] * n, fits=[False] * n, res=[0] * n, raw=[0] * n)
+                      versions=[None] * n, fits=[False] * n, res=[0] * n, raw=[0] * n,
+                      fit_count=0, fit_raw=[0] * n, fit_versions=[None] * n)
         order, versions = st["order"], st["versions"]
         current = [ni.version for ni in order]
         if current != versions:
@@ -129,11 +134,26 @@ class ReplicaScan(ShapeMemo):
                     fits[i] = run_filters(pod, ni) is None
                     res[i] = _resource_score(pod, ni)
                     raw[i] = _host_spread(owner, ni, host_weight)
-            if not all(fits):
-                return None
-        elif not all(st["fits"]):
+        fits = st["fits"]
+        k = fits.count(True)
+        if k == n:
+            return order, _add_spread(st["res"], st["raw"])
+        if not k:
             return None
-        return order, _add_spread(st["res"], st["raw"])
+        # The raw spreading scores at the weight for k feasible nodes, kept like the others
+        # while k stays the same (a full cluster stays full for many replicas).
+        fit_raw, fit_versions = st["fit_raw"], st["fit_versions"]
+        if st["fit_count"] != k or fit_versions != current:
+            host_weight = math.log(k + 2)
+            owner = pod.owner
+            recount = st["fit_count"] != k
+            for i, version in enumerate(current):
+                if recount or version != fit_versions[i]:
+                    fit_raw[i] = _host_spread(owner, order[i], host_weight)
+                    fit_versions[i] = version
+            st["fit_count"] = k
+        return (list(itertools.compress(order, fits)),
+                _add_spread(list(itertools.compress(st["res"], fits)), list(itertools.compress(fit_raw, fits))))
 
 
 def _spread_raw(pod: PodInfo, owner: str, nodes: list[NodeInfo], cache: Cache) -> list[int]:

@@ -734,7 +734,7 @@ def test_score_memo_changes_no_decision():
 def test_replica_scan_picks_what_the_full_pass_picks():
     # The incremental pass over replicas gives the full pass's nodes, in the same order, with
     # the same totals: every pick and every use of the random tie-breaker stays the same,
-    # through nodes that change, fill up (the scan then declines) and appear.
+    # through nodes that change, fill up (the others are scored among themselves) and appear.
     import random
 
     from pocketkube.scheduler.cache import Cache
@@ -750,12 +750,13 @@ def test_replica_scan_picks_what_the_full_pass_picks():
         for i in range(12):
             cache.set_node(node_obj(i, str(2 + i % 3), pods="30" if i == 5 else "110"))
         rng = random.Random(11)
-        out, scanned = [], 0
+        out, scanned, partial = [], 0, 0
         for k in range(700):
             info = mixed_replica(k)
             got = scan.totals(info, cache, 0) if scan is not None else None
             if got is not None:
                 scanned += 1
+                partial += len(got[0]) < len(cache.nodes)
                 node = select_host(got[0], got[1], rng)
             else:
                 feasible = [ni for ni in cache.nodes if run_filters(info, ni) is None]
@@ -770,13 +771,25 @@ def test_replica_scan_picks_what_the_full_pass_picks():
                 cache.set_node(node_obj((k // 90) % 5, "8"))
             if k == 400:       # a node joins: another node list
                 cache.set_node(node_obj(12, "4"))
-        return out, scanned
+        return out, scanned, partial
 
-    full, _ = picks(None)
-    incremental, scanned = picks(ReplicaScan())
+    full, _, _ = picks(None)
+    incremental, scanned, partial = picks(ReplicaScan())
     assert incremental == full
-    # It answered for most pods, and declined while n5 was full (30 pods).
-    assert 300 < scanned < 700, scanned
+    # It answered for every pod, also while n5 was full (30 pods) and left out.
+    assert scanned == 700 and partial > 100, (scanned, partial)
+    # With no node left that fits, the full pass runs (it explains the failure).
+    cache = Cache()
+    for i in range(2):
+        cache.set_node(node_obj(i, "2", pods="1"))
+    scan = ReplicaScan()
+    for k in range(2):
+        info = mixed_replica(0)
+        info.key, info.uid = f"d/full{k}", f"full{k}"
+        got = scan.totals(info, cache, 0)
+        assert got is not None and len(got[0]) == 2 - k
+        cache.assume(info.key, info.uid, got[0][0].name, info)
+    assert scan.totals(mixed_replica(0), cache, 0) is None
 
 
 def test_filter_verdicts_are_judged_again_for_a_changed_or_recreated_node(tmp_path):
