@@ -5,9 +5,9 @@ stall every watch and request behind the disk; doing it on a thread makes SQLite
 GIL (see sqlwriter.py). Writes made while the loop runs its ready callbacks go together as one
 batch: one transaction, one commit (synchronous=FULL: an acknowledged write survives `kill -9`
 and power loss alike). The loop checks the writes of a batch against the current values and
-assigns their revisions as it sends it, so it needs no answer from SQLite but "committed". Two
+assigns their revisions as it sends it, so it needs no answer from SQLite but "committed". A few
 batches can be with the writer: while it commits one, the loop checks the next against the
-first's rows and sends it, so neither waits for the other. When the writer answers, the loop
+earlier ones' rows and sends it, so neither waits for the other. When the writer answers, the loop
 publishes the batch's events in revision order and resolves the callers; if a batch fails, so
 do those checked after it. A writer that dies is replaced by the next batch; which of its
 batches were committed is read back from the file.
@@ -71,9 +71,11 @@ COMMIT;
 """
 
 _MAX_BATCH = 2000
-# Batches with the writer at once: while it commits one, the next is checked and sent, so
-# neither the loop nor the writer waits for the other.
-_MAX_INFLIGHT = 2
+# Batches with the writer at once: while it commits one, the next are checked and sent, so
+# neither the loop nor the writer waits for the other. Three rather than two: in a rolling
+# update of 10,000 pods the loop waited for the writer 0.3 s instead of 0.5 s, for batches of
+# 57 writes instead of 65 (each batch wakes every watcher once; more in flight, smaller ones).
+_MAX_INFLIGHT = 3
 _AFTER_FAILURE = "an earlier write failed"
 _WRITER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sqlwriter.py")
 # Bytes of recent events kept in memory for watches that resume slightly behind (older ones
