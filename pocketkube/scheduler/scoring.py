@@ -143,10 +143,10 @@ class ReplicaScan(ShapeMemo):
         # The raw spreading scores at the weight for k feasible nodes, kept like the others
         # while k stays the same (a full cluster stays full for many replicas).
         fit_raw, fit_versions = st["fit_raw"], st["fit_versions"]
-        if st["fit_count"] != k or fit_versions != current:
+        recount = st["fit_count"] != k
+        if recount or fit_versions != current:
             host_weight = math.log(k + 2)
             owner = pod.owner
-            recount = st["fit_count"] != k
             for i, version in enumerate(current):
                 if recount or version != fit_versions[i]:
                     fit_raw[i] = _host_spread(owner, order[i], host_weight)

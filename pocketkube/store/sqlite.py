@@ -313,10 +313,9 @@ class SqliteStore(Store):
                 results.append(res)
                 if isinstance(res, Event):
                     rev += 1
-                    if res.type == DELETE:
-                        log.extend((rev, res.key, 1, b"", None, res.create_revision, now, prev_rev))
-                    else:
-                        log.extend((rev, res.key, 0, res.value, None, res.create_revision, now, prev_rev))
+                    deleted = res.type == DELETE   # its value is the row at prev_rev
+                    log.extend((rev, res.key, 1 if deleted else 0, b"" if deleted else res.value, None,
+                                res.create_revision, now, prev_rev))
                 else:
                     compact = res if compact is None else max(compact, res)
             self._seq += 1
