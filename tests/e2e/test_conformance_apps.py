@@ -17,40 +17,7 @@ import pytest
 from kubernetes import client
 
 from tests.conftest import create_namespace, wait_until
-
-REVISION = "deployment.kubernetes.io/revision"
-NOWHERE = {"pocketkube.dev/no-such-node": "true"}   # pods that can never become available
-
-
-def template(labels: dict, image: str = "nginx:1.14", **spec) -> dict:
-    return {"metadata": {"labels": dict(labels)},
-            "spec": {"containers": [{"name": "c", "image": image}], **spec}}
-
-
-def rs_body(name: str, replicas: int, labels: dict, annotations: dict | None = None, **tspec) -> dict:
-    meta = {"name": name, "labels": dict(labels)}
-    if annotations:
-        meta["annotations"] = annotations
-    return {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": meta,
-            "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)},
-                     "template": template(labels, **tspec)}}
-
-
-def deployment_body(name: str, replicas: int, labels: dict, **spec) -> dict:
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)},
-                     "template": template(labels), **spec}}
-
-
-def owned_rs(apps, ns: str, deployment: str) -> list:
-    items = apps.list_namespaced_replica_set(ns).items
-    return [r for r in items if any(o.name == deployment and o.controller for o in r.metadata.owner_references or [])]
-
-
-def active_pods(core, ns: str, selector: str) -> list:
-    return [p for p in core.list_namespaced_pod(ns, label_selector=selector).items
-            if p.metadata.deletion_timestamp is None]
-
+from tests.e2e.conformance import NOWHERE, REVISION, active_pods, deployment_body, owned_rs, rs_body
 
 def test_replicaset_list_and_delete_collection(sim_cluster):
     ns = create_namespace(sim_cluster, "conf-")
