@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from tests.conftest import start_cluster, stop_cluster
+from tests.conftest import start_cluster, stop_cluster, wait_until
 
 
 def test_sigterm_stops_cleanly_and_restart_keeps_state_and_credentials(tmp_path):
@@ -94,3 +94,48 @@ def test_deletecollection(cluster, ns):
             core.create_namespaced_config_map(ns, {"metadata": {"name": f"d{i}", "labels": {"grp": "x" if i < 2 else "y"}}})
         core.delete_collection_namespaced_config_map(ns, label_selector="grp=x")
         assert [c.metadata.name for c in core.list_namespaced_config_map(ns).items] == ["d2"]
+
+
+def test_controllers_as_their_own_process(tmp_path):
+    """`pocketkube controllers --kubeconfig F` runs the scheduler and controllers against a server
+    that runs none (`up --no-controllers`): a Deployment rolls out, a restarted controllers
+    process picks up what changed while it was away, and SIGTERM stops it cleanly."""
+    c = start_cluster(str(tmp_path / "data"), ["--no-node", "--no-controllers", "--simulated-nodes", "2"])
+
+    def start_controllers() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "pocketkube", "controllers", "--kubeconfig", c.kubeconfig],
+                                stdout=subprocess.DEVNULL, stderr=open(str(tmp_path / "controllers.log"), "a"),
+                                start_new_session=True)
+
+    def active(selector: str) -> list[dict]:
+        pods = c.kubectl_json("get", "pods", "-n", "default", "-l", selector)["items"]
+        return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+    ctl = start_controllers()
+    try:
+        c.kubectl("apply", "-f", "-", input=json.dumps({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}}))
+        out = c.kubectl("rollout", "status", "deployment/web", "-n", "default", "--timeout=30s").stdout
+        assert 'deployment "web" successfully rolled out' in out
+        pods = active("app=web")
+        assert len(pods) == 3 and all(p["status"]["phase"] == "Running" and p["spec"]["nodeName"] for p in pods)
+        (rs,) = c.kubectl_json("get", "rs", "-n", "default", "-l", "app=web")["items"]
+        assert all(p["metadata"]["name"].startswith(rs["metadata"]["name"] + "-") for p in pods)
+        events = c.kubectl_json("get", "events", "-n", "default")["items"]
+        assert any(e["reason"] == "ScalingReplicaSet" and e["source"]["component"] == "deployment-controller"
+                   for e in events)
+
+        ctl.send_signal(signal.SIGTERM)
+        assert ctl.wait(10) == 0
+        c.kubectl("scale", "deployment/web", "-n", "default", "--replicas=1")
+        ctl = start_controllers()
+        wait_until(lambda: len(active("app=web")) == 1, 30, message="the restarted controllers scaling down to 1")
+        assert c.kubectl_json("get", "rs", rs["metadata"]["name"], "-n", "default")["spec"]["replicas"] == 1
+    finally:
+        if ctl.poll() is None:
+            os.killpg(ctl.pid, signal.SIGKILL)
+            ctl.wait()
+        stop_cluster(c)
