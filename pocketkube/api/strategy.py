@@ -113,7 +113,9 @@ def spec_changed(res: Resource, new: dict, old: dict) -> bool:
 
 # What a status write may not change in metadata, per kind, as each upstream status strategy's
 # PrepareForUpdate resets it (apps' and batch's keep annotation changes, which conformance
-# checks; pods' keep their owner references, which old kubelets used to corrupt).
+# checks; pods' keep their owner references, which old kubelets used to corrupt). The core kinds
+# reset only their spec: components annotate nodes through nodes/status, and the namespace
+# conformance test patches an annotation through namespaces/status.
 _STATUS_META_ALWAYS = ("deletionTimestamp", "deletionGracePeriodSeconds", "generation")
 _STATUS_META_RESET = {
     "deployments": ("labels",),
@@ -123,7 +125,8 @@ _STATUS_META_RESET = {
 }
 # Kinds without a specific rule reset everything, as ResetObjectMetaForStatus does.
 _STATUS_META_ALL = ("labels", "annotations", "finalizers", "ownerReferences")
-_STATUS_SPEC_ONLY = {"daemonsets", "jobs", "cronjobs"}
+_STATUS_SPEC_ONLY = {"daemonsets", "jobs", "cronjobs", "namespaces", "nodes", "services",
+                     "persistentvolumes", "persistentvolumeclaims"}
 
 
 def prepare_for_status_update(res: Resource, new: dict, old: dict) -> None:

@@ -274,3 +274,31 @@ def test_new_uids_are_the_version_4_uuids_of_their_random_bits():
         random.seed(seed)
         assert got == str(uuid.UUID(int=random.getrandbits(128), version=4))
         assert uuid.UUID(got).version == 4 and uuid.UUID(got).variant == uuid.RFC_4122
+
+
+def test_status_writes_keep_or_reset_metadata_as_each_kind_does(tmp_path):
+    """Through /status, core kinds change metadata freely (only spec is reset); Deployments keep
+    their labels but take annotations; pods keep their owner references."""
+    nodes = lookup("", "v1", "nodes")
+    merge = "application/merge-patch+json"
+
+    async def body(api):
+        await api.create(nodes, "", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}})
+        r = await api.patch(nodes, "", "n1", merge, b'{"metadata":{"annotations":{"a":"1"},"labels":{"l":"1"}},'
+                            b'"spec":{"unschedulable":true},"status":{"phase":"Running"}}', subresource="status")
+        assert r.obj["metadata"]["annotations"] == {"a": "1"} and r.obj["metadata"]["labels"]["l"] == "1"
+        assert "unschedulable" not in r.obj.get("spec", {}) and r.obj["status"]["phase"] == "Running"
+        r = await api.patch(NS, "", "default", merge, b'{"metadata":{"annotations":{"a":"1"}}}', subresource="status")
+        assert r.obj["metadata"]["annotations"] == {"a": "1"}
+
+        await api.create(DEPLOY, "default", copy(DEP))
+        r = await api.patch(DEPLOY, "default", "d", merge, b'{"metadata":{"annotations":{"a":"1"},"labels":{"l":"1"}}}',
+                            subresource="status")
+        assert r.obj["metadata"]["annotations"] == {"a": "1"} and "labels" not in r.obj["metadata"]
+
+        await api.create(PODS, "default", copy(POD))
+        ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": "u1"}
+        r = await api.patch(PODS, "default", "p", merge, orjson.dumps(
+            {"metadata": {"ownerReferences": [ref], "annotations": {"a": "1"}}}), subresource="status")
+        assert "ownerReferences" not in r.obj["metadata"] and r.obj["metadata"]["annotations"] == {"a": "1"}
+    run(tmp_path, body)
