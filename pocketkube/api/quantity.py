@@ -138,6 +138,46 @@ def parse(s: str) -> Quantity:
     return Quantity(amount if positive else -amount, fmt)
 
 
+def int64_form(s: str) -> tuple[int, int, str, str] | None:
+    """What Go's ParseQuantity keeps for `s` when it takes its fast path: (value, scale,
+    format, the spelling it caches or ""); None when it stores an inf.Dec instead.
+
+    The pod-template-hash hashes these fields as go-spew prints them (gostruct.py), so which
+    spellings are cached matters: upstream caches only a canonical one ("100m", "1Gi"; not
+    "32Mi", whose value is a multiple of 8).
+    """
+    if s == "0":
+        return 0, 0, DECIMAL_SI, s
+    positive, num, denom, suffix = _scan(s)
+    _, exponent, fmt = _interpret(suffix)
+    mantissa = 1
+    if fmt == BINARY_SI:
+        scale = 0
+        if exponent >= 0 and not denom:
+            mantissa = 1 << exponent
+            precision = 15 - len(num) - exponent * 3 // 10 - 1
+        else:
+            precision = -1
+    else:
+        scale = exponent
+        precision = 18 - (len(num) + len(denom))
+    if precision < 0:
+        return None
+    scale -= len(denom)
+    if scale < -9:
+        return None
+    shifted = num + denom
+    value = int(shifted)
+    result = value * mantissa
+    if not -(1 << 63) < result < (1 << 63):
+        return None
+    if fmt == BINARY_SI:
+        cached = exponent % 10 == 0 and value & 7 != 0
+    else:
+        cached = scale % 3 == 0 and not shifted.endswith("000") and shifted[0] != "0"
+    return (result if positive else -result), scale, fmt, (s if cached else "")
+
+
 def parse_quantity(s: str) -> Decimal:
     """The numeric value of a quantity string; ValueError with upstream's message if invalid."""
     return parse(s).value

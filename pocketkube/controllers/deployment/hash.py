@@ -5,16 +5,14 @@ always maps to the same name (creating it twice is idempotent) and every pod car
 as a label that keeps ReplicaSets of one Deployment from selecting each other's pods.
 
 Upstream (`controller.ComputeHash`) feeds an FNV-32a hash with the Go struct printed by
-go-spew (`hashutil.DeepHashObject`), then the collision count as 8 little-endian bytes, and
-spells the decimal value of the hash with `rand.SafeEncodeString`'s alphabet of consonants and
-digits that cannot form words. Reproducing spew's rendering of the full Go `PodTemplateSpec`
-(every field of the struct in declaration order, zero values and Go type names included) is
-not practical without the Go types, so the bytes hashed here are the template's canonical JSON
-(sorted keys) instead. Everything else is upstream's: the FNV-32a function, the collision
-count suffix, and the encoding, so names have the same shape (up to 10 characters from
-"bcdfghjklmnpqrstvwxz2456789") and change exactly when the template or collisionCount does.
-The hash is only a name: the controller finds a Deployment's current ReplicaSet by comparing
-templates, never by recomputing the hash.
+go-spew (`dump.ForHash`, formerly `hashutil.DeepHashObject`), then the collision count as 8
+little-endian bytes, and spells the decimal value of the hash with `rand.SafeEncodeString`'s
+alphabet of consonants and digits that cannot form words. gostruct.py prints the template as
+spew does, so a manifest gets the ReplicaSet and pod names it gets on Kubernetes 1.37. For
+the rare template gostruct cannot print (a quantity Go keeps as an inf.Dec, a timestamp) the
+bytes hashed are the template's canonical JSON instead: the name then has the same shape but
+not upstream's value. The hash is only a name: the controller finds a Deployment's current
+ReplicaSet by comparing templates, never by recomputing the hash.
 """
 
 from __future__ import annotations
@@ -22,6 +20,8 @@ from __future__ import annotations
 import struct
 
 import orjson
+
+from .gostruct import Unsupported, render
 
 _FNV_OFFSET = 0x811C9DC5
 _FNV_PRIME = 0x01000193
@@ -41,7 +41,11 @@ def safe_encode_string(s: str) -> str:
 
 def compute_hash(template: dict, collision_count: int | None = None) -> str:
     """The pod-template-hash of a pod template (without its own hash label)."""
-    h = fnv32a(orjson.dumps(template or {}, option=orjson.OPT_SORT_KEYS))
+    try:
+        data = render(template).encode()
+    except Unsupported:
+        data = orjson.dumps(template or {}, option=orjson.OPT_SORT_KEYS)
+    h = fnv32a(data)
     if collision_count is not None:
         h = fnv32a(struct.pack("<II", collision_count & 0xFFFFFFFF, 0), h)
     return safe_encode_string(str(h))
