@@ -6,6 +6,7 @@ rollback without restarts, ControllerRevisions, status with minReadySeconds, and
 from __future__ import annotations
 
 import asyncio
+import copy
 import re
 
 from pocketkube.agent.simulated import (
@@ -13,10 +14,12 @@ from pocketkube.agent.simulated import (
     EXIT_CODE_ANNOTATION,
     SimulatedNodes,
 )
+from pocketkube.api.defaults import default_pod_template
 from pocketkube.client import MERGE, STRATEGIC
 from pocketkube.clock import FakeClock
 from pocketkube.controllers.daemonset import DaemonSetController
 from pocketkube.controllers.daemonset.util import daemonset_util as util
+from pocketkube.controllers.deployment.hash import compute_hash
 from pocketkube.controllers.history import template_patch
 from tests.unit.harness import ControllerEnv, run
 
@@ -117,6 +120,8 @@ def test_one_pod_per_node_named_labelled_pinned_with_daemon_tolerations(tmp_path
             assert revs[0]["metadata"]["name"] == f"fluent-{rev_hash}"
             ds = await env.ds("fluent")
             assert revs[0]["data"] == template_patch(ds["spec"]["template"])
+            # Upstream's name: the pod-template-hash of the template (no collision count yet).
+            assert rev_hash == compute_hash(ds["spec"]["template"]) and "collisionCount" not in ds["status"]
             assert revs[0]["metadata"]["ownerReferences"][0]["kind"] == "DaemonSet"
             for p in pods:
                 assert re.fullmatch(r"fluent-[bcdfghjklmnpqrstvwxz2456789]{5}", p["metadata"]["name"])
@@ -151,6 +156,24 @@ def test_one_pod_per_node_named_labelled_pinned_with_daemon_tolerations(tmp_path
             pods = await env.running_on("plain", 3)
             assert all(p["metadata"]["labels"][util.TEMPLATE_GENERATION_LABEL] == "1" for p in pods)
             assert all(t["key"] != "node.kubernetes.io/network-unavailable" for t in pods[0]["spec"]["tolerations"])
+    run(main())
+
+
+def test_a_revision_name_taken_by_other_data_raises_the_collision_count(tmp_path):
+    async def main():
+        async with Env(tmp_path, nodes=1) as env:
+            body = ds_manifest("col")
+            template = copy.deepcopy(body["spec"]["template"])
+            default_pod_template(template)
+            taken = f"col-{compute_hash(template)}"
+            await env.c.create(CR, "default", {"apiVersion": "apps/v1", "kind": "ControllerRevision",
+                                               "metadata": {"name": taken}, "data": {"other": True}, "revision": 1})
+            await env.c.create(DS, "default", body)
+            (pod,) = await env.running_on("col", 1)
+            assert hash_of(pod) == compute_hash(template, 1)
+            assert (await env.ds("col"))["status"]["collisionCount"] == 1
+            names = {r["metadata"]["name"] for r in (await env.c.list(CR, "default"))["items"]}
+            assert names == {taken, f"col-{compute_hash(template, 1)}"}
     run(main())
 
 

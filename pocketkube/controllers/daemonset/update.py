@@ -9,8 +9,8 @@ let `kubectl rollout history|undo daemonset/x` list and restore earlier template
   that stopped matching), finds the one whose data equals the current template's patch (or
   creates it, numbered one past the highest), folds duplicates into the newest (relabelling their
   pods), and renumbers it when an undo brought an old template back. Its `controller-revision-hash`
-  label is the hash every new pod carries. The bookkeeping itself (hash and names, collisions,
-  adoption, renumbering, truncation) is the shared `controllers/history.py`;
+  label is the hash every new pod carries: the pod-template-hash, as upstream computes it. The
+  rest of the bookkeeping (adoption, renumbering, truncation) is the shared `controllers/history.py`;
 * `rolling_update` without surge deletes old pods so that at most maxUnavailable daemon pods are
   unavailable (old pods that are not available go at once, they cost nothing); the core loop then
   creates the new pods. With maxSurge it first creates a new pod beside an old one on up to
@@ -25,14 +25,9 @@ from typing import TYPE_CHECKING
 
 from ...api.errors import ApiError
 from ...client import MERGE
-from ..base import controller_ref
-from ..history import (
-    HASH_LABEL,
-    find_equal_revisions,
-    new_revision,
-    sort_revisions,
-    template_patch,
-)
+from ..base import controller_ref, new_controller_ref
+from ..deployment.hash import compute_hash
+from ..history import find_equal_revisions, sort_revisions, template_patch
 from ..ranking import is_pod_available
 from .util import daemonset_util as util
 
@@ -105,22 +100,34 @@ async def construct_history(dsc: DaemonSetController, ds: dict) -> tuple[dict, l
 
 
 async def snapshot(dsc: DaemonSetController, ds: dict, data: dict, number: int) -> dict:
-    """A new revision of the current template, named and labelled by its hash."""
+    """A new revision of the current template, named `<ds>-<hash>` and labelled with the hash its
+    pods carry; the hash is the pod-template-hash (ComputeHash of the template and the collision
+    count), as upstream's DaemonSet controller names it. A name taken by other data raises the
+    collision count in the status and tries the next name."""
+    meta = ds["metadata"]
+    ns = meta.get("namespace")
+    template = (ds.get("spec") or {}).get("template") or {}
     status = ds.setdefault("status", {})
-    cc = int(status.get("collisionCount") or 0)
-    template_labels = (((ds.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
-    rev = new_revision(ds, template_labels, data, number, cc, ds["metadata"].get("annotations"))
-    rev["metadata"]["labels"][util.CONTROLLER_REVISION_HASH] = rev["metadata"]["labels"][HASH_LABEL]
-    created, new_cc = await dsc.history.create(ds, rev, cc)
-    labels = created["metadata"].get("labels") or {}
-    if labels.get(util.CONTROLLER_REVISION_HASH) != labels.get(HASH_LABEL):
-        # Created under a later name after a collision: its pods' label must follow the name.
-        created = await dsc.client.patch(
-            REVISIONS, created["metadata"].get("namespace"), created["metadata"]["name"],
-            {"metadata": {"labels": {util.CONTROLLER_REVISION_HASH: labels.get(HASH_LABEL)}}}, MERGE)
-    if new_cc != cc:
-        await store_collision_count(dsc, ds, new_cc)
-    return created
+    while True:
+        cc = status.get("collisionCount")
+        hash_ = compute_hash(template, cc)
+        labels = dict((template.get("metadata") or {}).get("labels") or {})
+        labels[util.CONTROLLER_REVISION_HASH] = hash_
+        rmeta: dict = {"name": f"{meta['name']}-{hash_}", "namespace": ns, "labels": labels,
+                       "ownerReferences": [new_controller_ref(ds)]}
+        if meta.get("annotations"):
+            rmeta["annotations"] = dict(meta["annotations"])
+        rev = {"apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": rmeta, "data": data,
+               "revision": number}
+        try:
+            return await dsc.client.create(REVISIONS, ns, rev)
+        except ApiError as e:
+            if e.code != 409 or e.reason != "AlreadyExists":
+                raise
+        existing = await dsc.client.get(REVISIONS, ns, rmeta["name"])
+        if existing.get("data") == data:
+            return existing
+        await store_collision_count(dsc, ds, int(cc or 0) + 1)
 
 
 async def store_collision_count(dsc: DaemonSetController, ds: dict, cc: int) -> None:

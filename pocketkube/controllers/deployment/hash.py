@@ -2,7 +2,8 @@
 
 Why it exists: a Deployment names each ReplicaSet after its pod template, so the same template
 always maps to the same name (creating it twice is idempotent) and every pod carries the hash
-as a label that keeps ReplicaSets of one Deployment from selecting each other's pods.
+as a label that keeps ReplicaSets of one Deployment from selecting each other's pods. The
+DaemonSet controller names its ControllerRevisions (and labels their pods) with the same hash.
 
 Upstream (`controller.ComputeHash`) feeds an FNV-32a hash with the Go struct printed by
 go-spew (`dump.ForHash`, formerly `hashutil.DeepHashObject`), then the collision count as 8
