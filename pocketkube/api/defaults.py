@@ -7,8 +7,9 @@ rely on those fields being set. This module reproduces, for the kinds pocketkube
 * the `SetDefaults_*` functions of `pkg/apis/{core,apps,batch,storage}/v1/defaults.go` and
   the declarative `+default=` markers of `k8s.io/api` (ports' protocol, grpc service, ...);
 * what decoding does on the way: `stringData` folded into a Secret's `data`,
-  `serviceAccount` mirrored from `serviceAccountName`, quantities written in canonical form
-  (`0.5` -> `500m`, `1024Mi` -> `1Gi`, resource lists rounded up to milli units);
+  `serviceAccount` mirrored from `serviceAccountName`, quantities spelled as the apiserver
+  stores them (`0.5` -> `500m`, `1024Mi` -> `1Gi`, but `1.125` kept as written; resource lists
+  rounded up to milli units);
 * create-time rules from the registry strategies and default admission plugins that give
   new objects their shape: a Namespace's `kubernetes` finalizer, a Job's generated selector
   and labels, a Pod's priority.
@@ -22,9 +23,10 @@ from __future__ import annotations
 
 import base64
 import re
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable
 
-from .quantity import canonical
+from .quantity import canonical, int64_form
 
 if TYPE_CHECKING:
     from .resources import Resource
@@ -45,8 +47,26 @@ def _dicts(v: Any) -> list[dict]:
     return [x for x in v if isinstance(x, dict)] if isinstance(v, list) else []
 
 
+@lru_cache(maxsize=4096)
+def _stored_quantity(s: str, milli: bool = False) -> str:
+    """The spelling kube-apiserver stores and returns for a quantity written `s`.
+
+    Usually the canonical one, but ParseQuantity keeps the text it was given when it judges
+    it canonical already (`int64_form`'s cached spelling), and Quantity.String() then returns
+    that text as is: "1.125" stays "1.125" (not "1125m"), "1E3" stays "1E3", "+1" stays "+1".
+    A ResourceList's RoundUp to milli units drops the kept text only when it had to round.
+    Quantity.UnmarshalJSON trims surrounding space before parsing.
+    """
+    s = s.strip()
+    form = int64_form(s)
+    if form is not None and form[3] and (not milli or form[1] >= -3):
+        return s
+    return canonical(s, milli)
+
+
 def _canonical_list(rl: Any, milli: bool = True) -> None:
-    """Canonical quantities in a ResourceList; invalid ones are left for validation to report."""
+    """Stored spellings of the quantities in a ResourceList; invalid ones are left for
+    validation to report."""
     if not isinstance(rl, dict):
         return
     for k, v in rl.items():
@@ -56,7 +76,7 @@ def _canonical_list(rl: Any, milli: bool = True) -> None:
             v = str(v)
         if isinstance(v, str):
             try:
-                rl[k] = canonical(v, milli)
+                rl[k] = _stored_quantity(v, milli)
             except ValueError:
                 pass
 
@@ -67,7 +87,7 @@ def _canonical_field(parent: dict, key: str) -> None:
         v = str(v)
     if isinstance(v, str):
         try:
-            parent[key] = canonical(v)
+            parent[key] = _stored_quantity(v)
         except ValueError:
             pass
 
@@ -84,14 +104,42 @@ _REFERENCE_RE = re.compile(
 )
 
 
+# What reference.ParseNormalizedNamed rejects beyond the grammar: a bare 64-hex image ID, a
+# repository path (after "docker.io/library/" normalisation) over 255 characters, and a
+# digest go-digest cannot validate (only sha256/384/512, lowercase hex of the exact length).
+_IMAGE_ID_RE = re.compile(r"[a-f0-9]{64}")
+_DIGEST_HEX = {"sha256": 64, "sha384": 96, "sha512": 128}
+_LOWER_HEX_RE = re.compile(r"[a-f0-9]+")
+
+
+def _repository_path(name: str) -> str:
+    """The path part of a repository name as splitDockerDomain normalises it."""
+    first, slash, rest = name.partition("/")
+    if slash and (any(c in first for c in ".:") or first == "localhost" or first != first.lower()):
+        domain, path = first, rest
+    else:
+        domain, path = "docker.io", name
+    if domain in ("docker.io", "index.docker.io") and "/" not in path:
+        path = "library/" + path
+    return path
+
+
 def image_tag(image: str) -> str:
     """The tag parsers.ParseImageName reports: "latest" when neither tag nor digest is given,
     "" for a digest-only or unparsable reference."""
     if not isinstance(image, str) or not _REFERENCE_RE.fullmatch(image):
         return ""
+    if _IMAGE_ID_RE.fullmatch(image):
+        return ""
     name, _, digest = image.partition("@")
     last = name.rsplit("/", 1)[-1]
     tag = last.split(":", 1)[1] if ":" in last else ""
+    if len(_repository_path(name[: len(name) - len(tag) - 1] if tag else name)) > 255:
+        return ""
+    if digest:
+        algorithm, _, hex_ = digest.partition(":")
+        if len(hex_) != _DIGEST_HEX.get(algorithm) or not _LOWER_HEX_RE.fullmatch(hex_):
+            return ""
     if not tag and not digest:
         return "latest"
     return tag
@@ -158,6 +206,11 @@ def _container(c: dict) -> None:
         if isinstance(vf, dict):
             _field_ref(vf.get("fieldRef"))
             _resource_field_ref(vf.get("resourceFieldRef"))
+            # FileKeySelector's `+default=false`: an env var read from a file is required
+            # unless it says otherwise, and the stored object says so.
+            fk = vf.get("fileKeyRef")
+            if isinstance(fk, dict) and fk.get("optional") is None:
+                fk["optional"] = False
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
         _probe(c.get(probe))
     lc = c.get("lifecycle")
@@ -263,6 +316,11 @@ def _volume(v: dict) -> None:
         ):
             if az.get(k) is None:
                 az[k] = dv
+    sio = v.get("scaleIO")
+    if isinstance(sio, dict):
+        for k, dv in (("storageMode", "ThinProvisioned"), ("fsType", "xfs")):
+            if not sio.get(k):
+                sio[k] = dv
 
 
 def default_pod_spec(spec: dict, is_pod: bool = False) -> None:

@@ -120,6 +120,60 @@ def test_small_binary_quantity_is_printed_decimal():
     assert canonical("0.5Ki") == "512"
 
 
+@pytest.mark.parametrize(
+    "text,stored,stored_in_list",
+    [
+        # ParseQuantity keeps the text it judges canonical and String() returns it as is.
+        ("1.125", "1.125", "1.125"),
+        ("1.500", "1.500", "1.500"),
+        ("1.024k", "1.024k", "1.024k"),
+        ("1E3", "1E3", "1E3"),
+        ("2.5e-2", "2.5e-2", "2.5e-2"),
+        ("+1", "+1", "+1"),
+        ("1e0", "1e0", "1e0"),
+        ("12E", "12E", "12E"),
+        # Otherwise the canonical spelling; a ResourceList's RoundUp to milli units also drops
+        # the kept text when it has to round.
+        ("0.5", "500m", "500m"),
+        ("0.125", "125m", "125m"),
+        ("2.000", "2", "2"),
+        ("1024Mi", "1Gi", "1Gi"),
+        ("1.5Gi", "1536Mi", "1536Mi"),
+        ("12.957489", "12.957489", "12958m"),
+        ("500.034u", "500.034u", "1m"),
+        (" 1Gi ", "1Gi", "1Gi"),
+    ],
+)
+def test_stored_quantity_spelling(text, stored, stored_in_list):
+    pod = defaulted(
+        "v1",
+        "Pod",
+        {
+            "metadata": {"name": "p"},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "i",
+                        "resources": {"requests": {"cpu": text}},
+                        "env": [
+                            {
+                                "name": "E",
+                                "valueFrom": {
+                                    "resourceFieldRef": {"resource": "limits.cpu", "divisor": text}
+                                },
+                            }
+                        ],
+                    }
+                ]
+            },
+        },
+    )
+    c = pod["spec"]["containers"][0]
+    assert c["resources"]["requests"]["cpu"] == stored_in_list
+    assert c["env"][0]["valueFrom"]["resourceFieldRef"]["divisor"] == stored
+
+
 def test_milli_value():
     assert milli_value("1") == 1000
     assert milli_value("0.0001") == 1
@@ -140,6 +194,19 @@ def test_milli_value():
         ("nginx:1.2@sha256:" + "a" * 64, "1.2", "IfNotPresent"),
         ("NGINX", "", "IfNotPresent"),
         ("", "", "IfNotPresent"),
+        # What reference.ParseNormalizedNamed rejects though the grammar allows it: a bare
+        # image ID, a repository path over 255 characters (counting "library/"), a digest
+        # go-digest cannot validate. ParseImageName then fails and the policy is IfNotPresent.
+        ("a" * 64, "", "IfNotPresent"),
+        ("a" * 63, "latest", "Always"),
+        ("a" * 247, "latest", "Always"),
+        ("a" * 248, "", "IfNotPresent"),
+        ("ex.com/" + "a" * 255, "latest", "Always"),
+        ("ex.com/" + "a" * 256 + ":latest", "", "IfNotPresent"),
+        ("nginx:latest@sha256:" + "a" * 63, "", "IfNotPresent"),
+        ("nginx:latest@sha256:" + "A" * 64, "", "IfNotPresent"),
+        ("nginx:latest@md5:" + "a" * 32, "", "IfNotPresent"),
+        ("nginx:latest@sha512:" + "a" * 128, "latest", "Always"),
     ],
 )
 def test_image_pull_policy(image, tag, policy):
@@ -304,6 +371,74 @@ def test_pod_volume_defaults():
     )
     assert vols["mem"]["emptyDir"]["sizeLimit"] == "1Gi"
     assert vols["eph"]["ephemeral"]["volumeClaimTemplate"]["spec"]["volumeMode"] == "Filesystem"
+
+
+def test_template_defaults_match_upstream():
+    """A template gets what SetObjectDefaults_Deployment gives .spec.template: SetDefaults_PodSpec,
+    the per-element functions and the `+default` markers of k8s.io/api, nothing of SetDefaults_Pod."""
+    d = defaulted(
+        "apps/v1",
+        "Deployment",
+        {
+            "metadata": {"name": "d"},
+            "spec": {
+                "template": pod_template(
+                    hostNetwork=True,
+                    containers=[
+                        {
+                            "name": "c",
+                            "image": "nginx:1.25",
+                            "ports": [{"containerPort": 8080}],
+                            "resources": {"limits": {"cpu": "0.5", "memory": "1024Mi"}},
+                            "env": [
+                                {
+                                    "name": "F",
+                                    "valueFrom": {
+                                        "fileKeyRef": {"volumeName": "v", "path": "p", "key": "K"}
+                                    },
+                                },
+                                {
+                                    "name": "G",
+                                    "valueFrom": {
+                                        "fileKeyRef": {
+                                            "volumeName": "v",
+                                            "path": "p",
+                                            "key": "K",
+                                            "optional": True,
+                                        }
+                                    },
+                                },
+                            ],
+                        }
+                    ],
+                    volumes=[
+                        {"name": "sio", "scaleIO": {"gateway": "g", "system": "s",
+                                                    "secretRef": {"name": "x"}}},
+                        {"name": "sio2", "scaleIO": {"gateway": "g", "system": "s",
+                                                     "secretRef": {"name": "x"},
+                                                     "storageMode": "ThickProvisioned",
+                                                     "fsType": "ext4"}},
+                    ],
+                )
+            },
+        },
+    )
+    tspec = d["spec"]["template"]["spec"]
+    c = tspec["containers"][0]
+    # FileKeySelector.Optional is `+default=false`.
+    assert c["env"][0]["valueFrom"]["fileKeyRef"]["optional"] is False
+    assert c["env"][1]["valueFrom"]["fileKeyRef"]["optional"] is True
+    # ScaleIOVolumeSource: `+default="ThinProvisioned"` and `+default="xfs"`.
+    vols = {v["name"]: v for v in tspec["volumes"]}
+    assert vols["sio"]["scaleIO"]["storageMode"] == "ThinProvisioned"
+    assert vols["sio"]["scaleIO"]["fsType"] == "xfs"
+    assert vols["sio2"]["scaleIO"]["storageMode"] == "ThickProvisioned"
+    assert vols["sio2"]["scaleIO"]["fsType"] == "ext4"
+    # Quantities are rounded and respelled, but requests are not copied from limits, host
+    # ports are not filled in and enableServiceLinks is not set: those are SetDefaults_Pod's.
+    assert c["resources"] == {"limits": {"cpu": "500m", "memory": "1Gi"}}
+    assert c["ports"] == [{"containerPort": 8080, "protocol": "TCP"}]
+    assert "enableServiceLinks" not in tspec
 
 
 def test_pod_host_network_ports_and_service_account_alias():

@@ -87,8 +87,14 @@ CASES = {'seed': {'metadata': {'labels': {'app': 'nginx'}},
                                       'image': 'nginx@sha256:abc',
                                       'ports': [{'containerPort': 53, 'protocol': 'UDP', 'name': 'dns'}]}]}}}
 
+# Quantities the apiserver keeps as written ("1.125", "1E3"), and a default (fileKeyRef.optional).
+CASES["as-written"] = {"spec": {"containers": [{
+    "name": "c", "image": "nginx:1.14.2", "resources": {"limits": {"cpu": "1.125", "memory": "1E3"}},
+    "env": [{"name": "F", "valueFrom": {"fileKeyRef": {"path": "a.env", "key": "K", "volumeName": "v"}}}]}]}}
+
 # name: (hash, hash with collisionCount 2), as upstream computes them.
 UPSTREAM = {
+    "as-written": ("7d6685cbd9", "6c99c588c"),
     "seed": ("6c5f67b5f7", "77497cb5f9"),
     "resources": ("59bb47cb96", "5d85fcb594"),
     "probes": ("7d8598f987", "64db847649"),
