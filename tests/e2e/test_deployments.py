@@ -63,6 +63,18 @@ def images(c, ns: str, name: str) -> set[str]:
 
 # ---- kubectl rollout and set, on simulated nodes ----------------------------------------------
 
+def test_seed_deployment_gets_the_names_kubernetes_gives_it(sim, sns):
+    """The seed's dep-nginx on Kubernetes 1.37 makes ReplicaSet dep-nginx-7f99b6bd85 (the
+    pod-template-hash, see tests/unit/test_pod_template_hash.py); so it does here."""
+    c, ns = sim, sns
+    c.kubectl("-n", ns, "apply", "-f", os.path.join(SEED, "dep-nginx.yaml"))
+    rollout_status(c, ns, "dep-nginx")
+    (rs,) = c.kubectl_json("-n", ns, "get", "rs", "-l", "app=nginx")["items"]
+    assert rs["metadata"]["name"] == "dep-nginx-7f99b6bd85"
+    pods = live_pods(c, ns, "app=nginx")
+    assert len(pods) == 3 and all(p["metadata"]["name"].startswith("dep-nginx-7f99b6bd85-") for p in pods)
+
+
 def test_rollout_status_history_and_undo(sim, sns):
     c, ns = sim, sns
     c.kubectl("-n", ns, "apply", "-f", "-", input=deployment("web"))
