@@ -46,6 +46,7 @@ from ..api.selectors import LabelSelector
 from ..client import Client
 from ..client.informer import object_key
 from .base import SharedInformers, adopt, controller_ref, new_controller_ref, release
+from .deployment.gostruct import drop_empty_collections
 from .deployment.hash import safe_encode_string
 
 log = logging.getLogger("pocketkube.controllers.history")
@@ -97,8 +98,9 @@ def _sorted(value):
 def _as_go_renders(template: dict) -> dict:
     """The template as Go's json.Marshal writes a typed PodTemplateSpec (Kubernetes >= 1.35):
     struct fields that omitempty cannot drop are always there, i.e. `metadata` and every
-    container's `resources` ({}); the empty creationTimestamp is left out (omitzero)."""
-    tpl = copy.deepcopy(template or {})
+    container's `resources` ({}); the empty creationTimestamp is left out (omitzero), and so
+    are empty lists and maps (nil after protobuf, then omitempty)."""
+    tpl = drop_empty_collections(copy.deepcopy(template or {}))
     tpl.setdefault("metadata", {})
     spec = tpl.get("spec")
     if isinstance(spec, dict):

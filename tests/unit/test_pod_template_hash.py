@@ -1,7 +1,8 @@
 """The pod-template-hash is Kubernetes' own: the values below were printed by the Go program in
 tools/podtemplate_hash (Kubernetes 1.37's k8s.io/api types, go-spew as ComputeHash configures it,
 the template round-tripped through protobuf as kube-controller-manager receives it) for the
-same templates after pocketkube's defaulting. A change to gostruct.py, gotypes.py or the
+same templates after pocketkube's defaulting; and, for StatefulSet revisions, the hash of the
+template as Go's JSON encoder writes it. A change to gostruct.py, gotypes.py or the
 defaults that moves a name away from upstream's fails here."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pocketkube.api.defaults import default_pod_template
 from pocketkube.api.quantity import BINARY_SI, DECIMAL_EXPONENT, DECIMAL_SI, int64_form
 from pocketkube.controllers.deployment.gostruct import Unsupported, render
 from pocketkube.controllers.deployment.hash import compute_hash
+from pocketkube.controllers.history import hash_revision, template_patch
 
 CASES = {'seed': {'metadata': {'labels': {'app': 'nginx'}},
           'spec': {'containers': [{'name': 'nginx',
@@ -102,6 +104,21 @@ UPSTREAM = {
     "scheduling": ("6889bc64f4", "84dbd7fc48"),
     "unicode": ("769497f484", "5c6df5b9cd"),
 }
+
+
+# name: the StatefulSet revision hash of the template (HashControllerRevision of getPatch's bytes:
+# the typed template as Go's JSON encoder writes it, re-marshalled as a sorted map).
+UPSTREAM_REVISION = {
+    "seed": "6cb54f7466", "resources": "58b9c546d5", "probes": "cf58ffbbd", "volumes": "779db6587f",
+    "scheduling": "779b78bc74", "unicode": "85f64c6f59", "as-written": "749c565889",
+}
+
+
+@pytest.mark.parametrize("name", sorted(UPSTREAM_REVISION))
+def test_revision_hash_equals_upstreams(name):
+    tpl = copy.deepcopy(CASES[name])
+    default_pod_template(tpl)
+    assert hash_revision(template_patch(tpl)) == UPSTREAM_REVISION[name]
 
 
 @pytest.mark.parametrize("name", sorted(UPSTREAM))

@@ -72,6 +72,21 @@ func main() {
 	if err := t.Unmarshal(data); err != nil {
 		panic(err)
 	}
+	if len(os.Args) > 1 && os.Args[1] == "json" {
+		// getPatch: the object as JSON, re-marshalled as a map (sorted keys).
+		data, err := json.Marshal(t)
+		if err != nil {
+			panic(err)
+		}
+		var raw map[string]interface{}
+		if err := json.Unmarshal(data, &raw); err != nil {
+			panic(err)
+		}
+		raw["$patch"] = "replace"
+		out, _ := json.Marshal(map[string]interface{}{"spec": map[string]interface{}{"template": raw}})
+		fmt.Println(string(out))
+		return
+	}
 	printer := spew.ConfigState{Indent: " ", SortKeys: true, DisableMethods: true, SpewKeys: true}
 	s := printer.Sprintf("%#v", t)
 	h := fnv.New32a()

@@ -32,6 +32,36 @@ def render(template: dict | None) -> str:
     return "".join(out)
 
 
+def drop_empty_collections(template: dict) -> dict:
+    """`template` without its empty lists and maps, in place: what the controller's copy holds
+    after protobuf (nil) and what Go's JSON encoder then writes (omitempty leaves them out).
+    Empty objects that are structs (`securityContext: {}`, `emptyDir: {}`) stay."""
+    _prune(template, ROOT)
+    return template
+
+
+def _prune(v: Any, name: str) -> None:
+    t = TYPES[name]
+    kind = t[0]
+    if kind == "ptr":
+        _prune(v, t[1])
+    elif kind == "struct" and isinstance(v, dict):
+        for _, json_name, field_type, embedded in t[1]:
+            if embedded:
+                _prune(v, field_type)
+            elif json_name in v:
+                if TYPES[field_type][0] in ("slice", "map") and not v[json_name]:
+                    del v[json_name]
+                else:
+                    _prune(v[json_name], field_type)
+    elif kind == "slice" and isinstance(v, list):
+        for item in v:
+            _prune(item, t[1])
+    elif kind == "map" and isinstance(v, dict):
+        for item in v.values():
+            _prune(item, t[2])
+
+
 def _value(v: Any, name: str, bare: bool, out: list[str]) -> None:
     # `bare` is spew's ignoreNextType: elements of slices and maps, and what a pointer points
     # to, are printed without their type.
