@@ -1,14 +1,14 @@
 """A pod template printed as go-spew prints the Go struct (`%#v`), the bytes Kubernetes hashes.
 
 Why it exists: kube-controller-manager names a Deployment's ReplicaSets after an FNV-32a hash
-of `spew.Sprintf("%#v", &deployment.Spec.Template)` (controller.ComputeHash with
-hashutil.DeepHashObject), so the same manifest gives the same ReplicaSet and pod names on
+of `spew.Sprintf("%#v", deployment.Spec.Template)` (controller.ComputeHash with
+dump.ForHash, formerly hashutil.DeepHashObject), so the same manifest gives the same ReplicaSet and pod names on
 pocketkube as on a Kubernetes cluster of the version we serve. That text holds every field of
 the Go struct in declaration order, zero values and Go type names included; gotypes.py has
 the types (generated from Kubernetes' own, see tools/podtemplate_hash).
 
 The object printed is the one the controller holds: decoded from the API server's protobuf,
-where an empty list or map is nil and a quantity is parsed from its canonical spelling. What
+where an empty list or map is nil and a quantity is parsed from its stored spelling. What
 this module cannot reproduce (a quantity Go keeps as an inf.Dec, a timestamp in the template)
 raises Unsupported; the caller then hashes another rendering, and only the name differs.
 """
@@ -26,7 +26,7 @@ class Unsupported(ValueError):
 
 
 def render(template: dict | None) -> str:
-    """`spew.ConfigState{SortKeys: true, DisableMethods: true, ...}.Sprintf("%#v", &template)`."""
+    """`spew.ConfigState{SortKeys: true, DisableMethods: true, ...}.Sprintf("%#v", template)`."""
     out: list[str] = []
     _value(template or {}, ROOT, False, out)
     return "".join(out)
@@ -122,7 +122,10 @@ def _value(v: Any, name: str, bare: bool, out: list[str]) -> None:
 
 
 def _quantity(v: Any) -> str:
-    form = int64_form(v) if isinstance(v, str) else None
+    try:
+        form = int64_form(v) if isinstance(v, str) else None
+    except ValueError:
+        form = None
     if form is None:
         raise Unsupported(f"quantity {v!r}")
     value, scale, fmt, cached = form
