@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from typing import Callable, NamedTuple
 
 import orjson
 
@@ -129,19 +130,37 @@ def template_of(revision: dict) -> dict:
     return copy.deepcopy(tpl)
 
 
+class Naming(NamedTuple):
+    """How an owner names its revisions: `<owner>-<hash>`, the hash also in label `label`."""
+
+    label: str
+    hash: Callable[[dict, int | None], str]   # (revision, collision count) -> hash
+
+
+# StatefulSets (HashControllerRevision of the data); DaemonSets name theirs by the
+# pod-template-hash instead (daemonset/update.py).
+BY_DATA = Naming(HASH_LABEL, lambda rev, cc: hash_revision(rev["data"], cc))
+
+
+def _name(owner: dict, revision: dict, naming: Naming, collision_count: int | None) -> None:
+    hash_ = naming.hash(revision, collision_count)
+    revision["metadata"]["name"] = revision_name(owner["metadata"]["name"], hash_)
+    revision["metadata"].setdefault("labels", {})[naming.label] = hash_
+
+
 def new_revision(owner: dict, template_labels: dict | None, data: dict, revision: int,
-                 collision_count: int | None, annotations: dict | None = None) -> dict:
+                 collision_count: int | None, annotations: dict | None = None,
+                 naming: Naming = BY_DATA) -> dict:
     """NewControllerRevision: labelled like the template, controlled by `owner`, named by hash."""
     meta = owner["metadata"]
-    hash_ = hash_revision(data, collision_count)
-    labels = dict(template_labels or {})
-    labels[HASH_LABEL] = hash_
-    rmeta: dict = {"name": revision_name(meta["name"], hash_), "namespace": meta.get("namespace"),
-                   "labels": labels, "ownerReferences": [new_controller_ref(owner)]}
+    rmeta: dict = {"namespace": meta.get("namespace"), "labels": dict(template_labels or {}),
+                   "ownerReferences": [new_controller_ref(owner)]}
     if annotations:
         rmeta["annotations"] = dict(annotations)
-    return {"apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": rmeta,
-            "data": data, "revision": int(revision)}
+    rev = {"apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": rmeta,
+           "data": data, "revision": int(revision)}
+    _name(owner, rev, naming, collision_count)
+    return rev
 
 
 def equal_revision(a: dict | None, b: dict | None) -> bool:
@@ -208,15 +227,14 @@ class History:
                 out.append(rev)
         return out
 
-    async def create(self, owner: dict, revision: dict, collision_count: int) -> tuple[dict, int]:
+    async def create(self, owner: dict, revision: dict, collision_count: int | None,
+                     naming: Naming = BY_DATA) -> tuple[dict, int | None]:
         """CreateControllerRevision: create under the hash name; on a name taken by other data,
         raise the collision count and try the next name. Returns (revision, collision count)."""
         ns = owner["metadata"].get("namespace")
         clone = copy.deepcopy(revision)
         while True:
-            hash_ = hash_revision(revision["data"], collision_count)
-            clone["metadata"]["name"] = revision_name(owner["metadata"]["name"], hash_)
-            clone["metadata"].setdefault("labels", {})[HASH_LABEL] = hash_
+            _name(owner, clone, naming, collision_count)
             try:
                 return await self.client.create(CONTROLLER_REVISIONS, ns, clone), collision_count
             except ApiError as e:
@@ -225,7 +243,7 @@ class History:
             existing = await self.client.get(CONTROLLER_REVISIONS, ns, clone["metadata"]["name"])
             if existing.get("data") == clone["data"]:
                 return existing, collision_count
-            collision_count += 1
+            collision_count = int(collision_count or 0) + 1
 
     async def update_revision(self, revision: dict, new_revision: int) -> dict:
         """UpdateControllerRevision: renumber a revision (a rollback to it), retrying conflicts."""

@@ -10,7 +10,8 @@ let `kubectl rollout history|undo daemonset/x` list and restore earlier template
   creates it, numbered one past the highest), folds duplicates into the newest (relabelling their
   pods), and renumbers it when an undo brought an old template back. Its `controller-revision-hash`
   label is the hash every new pod carries: the pod-template-hash, as upstream computes it. The
-  rest of the bookkeeping (adoption, renumbering, truncation) is the shared `controllers/history.py`;
+  bookkeeping itself (names, collisions, adoption, renumbering, truncation) is the shared
+  `controllers/history.py`;
 * `rolling_update` without surge deletes old pods so that at most maxUnavailable daemon pods are
   unavailable (old pods that are not available go at once, they cost nothing); the core loop then
   creates the new pods. With maxSurge it first creates a new pod beside an old one on up to
@@ -25,9 +26,9 @@ from typing import TYPE_CHECKING
 
 from ...api.errors import ApiError
 from ...client import MERGE
-from ..base import controller_ref, new_controller_ref
+from ..base import controller_ref
 from ..deployment.hash import compute_hash
-from ..history import find_equal_revisions, sort_revisions, template_patch
+from ..history import Naming, find_equal_revisions, new_revision, sort_revisions, template_patch
 from ..ranking import is_pod_available
 from .util import daemonset_util as util
 
@@ -103,31 +104,16 @@ async def snapshot(dsc: DaemonSetController, ds: dict, data: dict, number: int) 
     """A new revision of the current template, named `<ds>-<hash>` and labelled with the hash its
     pods carry; the hash is the pod-template-hash (ComputeHash of the template and the collision
     count), as upstream's DaemonSet controller names it. A name taken by other data raises the
-    collision count in the status and tries the next name."""
-    meta = ds["metadata"]
-    ns = meta.get("namespace")
+    collision count in the status."""
     template = (ds.get("spec") or {}).get("template") or {}
-    status = ds.setdefault("status", {})
-    while True:
-        cc = status.get("collisionCount")
-        hash_ = compute_hash(template, cc)
-        labels = dict((template.get("metadata") or {}).get("labels") or {})
-        labels[util.CONTROLLER_REVISION_HASH] = hash_
-        rmeta: dict = {"name": f"{meta['name']}-{hash_}", "namespace": ns, "labels": labels,
-                       "ownerReferences": [new_controller_ref(ds)]}
-        if meta.get("annotations"):
-            rmeta["annotations"] = dict(meta["annotations"])
-        rev = {"apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": rmeta, "data": data,
-               "revision": number}
-        try:
-            return await dsc.client.create(REVISIONS, ns, rev)
-        except ApiError as e:
-            if e.code != 409 or e.reason != "AlreadyExists":
-                raise
-        existing = await dsc.client.get(REVISIONS, ns, rmeta["name"])
-        if existing.get("data") == data:
-            return existing
-        await store_collision_count(dsc, ds, int(cc or 0) + 1)
+    cc = (ds.get("status") or {}).get("collisionCount")
+    naming = Naming(util.CONTROLLER_REVISION_HASH, lambda _rev, n: compute_hash(template, n))
+    rev = new_revision(ds, (template.get("metadata") or {}).get("labels"), data, number, cc,
+                       ds["metadata"].get("annotations"), naming)
+    created, new_cc = await dsc.history.create(ds, rev, cc, naming)
+    if new_cc != cc:
+        await store_collision_count(dsc, ds, new_cc)
+    return created
 
 
 async def store_collision_count(dsc: DaemonSetController, ds: dict, cc: int) -> None:
@@ -136,7 +122,7 @@ async def store_collision_count(dsc: DaemonSetController, ds: dict, cc: int) -> 
     fresh = await dsc.client.get(DAEMONSETS, meta.get("namespace"), meta["name"])
     fresh["status"] = dict(fresh.get("status") or {}, collisionCount=cc)
     written = await dsc.client.update_status(DAEMONSETS, meta.get("namespace"), fresh)
-    ds["status"]["collisionCount"] = cc
+    ds.setdefault("status", {})["collisionCount"] = cc
     meta["resourceVersion"] = written["metadata"].get("resourceVersion")
 
 
