@@ -47,8 +47,8 @@ from ..api.selectors import LabelSelector
 from ..client import Client
 from ..client.informer import object_key
 from .base import SharedInformers, adopt, controller_ref, new_controller_ref, release
-from .deployment.gostruct import drop_empty_collections
-from .deployment.hash import safe_encode_string
+from .podtemplate.gostruct import drop_empty_collections
+from .podtemplate.hash import safe_encode_string
 
 log = logging.getLogger("pocketkube.controllers.history")
 

@@ -19,7 +19,7 @@ from pocketkube.client import MERGE, STRATEGIC
 from pocketkube.clock import FakeClock
 from pocketkube.controllers.daemonset import DaemonSetController
 from pocketkube.controllers.daemonset.util import daemonset_util as util
-from pocketkube.controllers.deployment.hash import compute_hash
+from pocketkube.controllers.podtemplate.hash import compute_hash
 from pocketkube.controllers.history import template_patch
 from tests.unit.harness import ControllerEnv, run
 

@@ -17,12 +17,12 @@ from pocketkube.api.errors import ApiError
 from pocketkube.client import JSON_PATCH, MERGE, STRATEGIC
 from pocketkube.clock import Clock, FakeClock
 from pocketkube.controllers.deployment import DeploymentController, util
-from pocketkube.controllers.deployment.hash import (
+from pocketkube.controllers.deployment.progress import replica_failures
+from pocketkube.controllers.podtemplate.hash import (
     compute_hash,
     fnv32a,
     safe_encode_string,
 )
-from pocketkube.controllers.deployment.progress import replica_failures
 from pocketkube.controllers.replicaset import ReplicaSetController
 from tests.unit.harness import ControllerEnv, run
 

@@ -13,8 +13,8 @@ import pytest
 
 from pocketkube.api.defaults import default_pod_template
 from pocketkube.api.quantity import BINARY_SI, DECIMAL_EXPONENT, DECIMAL_SI, int64_form
-from pocketkube.controllers.deployment.gostruct import Unsupported, render
-from pocketkube.controllers.deployment.hash import compute_hash
+from pocketkube.controllers.podtemplate.gostruct import Unsupported, render
+from pocketkube.controllers.podtemplate.hash import compute_hash
 from pocketkube.controllers.history import hash_revision, template_patch
 
 CASES = {'seed': {'metadata': {'labels': {'app': 'nginx'}},

@@ -1,4 +1,4 @@
-"""Writes pocketkube/controllers/deployment/gotypes.py from `oracle types` (see README.md): the
+"""Writes pocketkube/controllers/podtemplate/gotypes.py from `oracle types` (see README.md): the
 Go types of a PodTemplateSpec, as go-spew prints them, in field order."""
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from ...api.errors import ApiError
 from ...client import MERGE
 from ..base import controller_ref
-from ..deployment.hash import compute_hash
+from ..podtemplate.hash import compute_hash
 from ..history import Naming, find_equal_revisions, new_revision, sort_revisions, template_patch
 from ..ranking import is_pod_available
 from .util import daemonset_util as util

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 from ...api.errors import ApiError
 from ..base import new_controller_ref
+from ..podtemplate.hash import compute_hash
 from . import util
-from .hash import compute_hash
 
 if TYPE_CHECKING:
     from .controller import DeploymentController
