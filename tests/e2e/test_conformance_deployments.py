@@ -22,21 +22,17 @@ import copy
 import time
 import uuid
 
-from kubernetes import client, dynamic, watch
+from kubernetes import client, dynamic
 from kubernetes.client.rest import ApiException
 
 from tests.conftest import create_namespace, wait_until
-from tests.e2e.conformance import NOWHERE, REVISION, active_pods, rs_body
+from tests.e2e.conformance import (HOLD, NOWHERE, PAUSE_IMAGE, REVISION, TIMEOUT, WEBSERVER_IMAGE, WEBSERVER_NAME,
+                                   Events, active_pods, rs_body)
 
 HASH = "pod-template-hash"
 DESIRED = "deployment.kubernetes.io/desired-replicas"
 MAX = "deployment.kubernetes.io/max-replicas"
-# The images upstream's tests use (names matter only as container names and image strings here).
-WEBSERVER_NAME, WEBSERVER_IMAGE = "httpd", "registry.k8s.io/e2e-test-images/httpd:2.4.38-4"
 AGNHOST_NAME, AGNHOST_IMAGE = "agnhost", "registry.k8s.io/e2e-test-images/agnhost:2.53"
-PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
-TIMEOUT = 30
-HOLD = "pocketkube.dev/conformance-hold"
 
 
 # ---- what upstream's framework does (test/e2e/framework/deployment, test/utils/deployment.go) ----
@@ -208,38 +204,6 @@ def check_rolling_history(apps: client.AppsV1Api, ns: str, selector: str, since,
     if pending:
         Events(apps.list_namespaced_replica_set, since.metadata.resource_version, ns,
                label_selector=selector).until(step, message="the ReplicaSets' history")
-
-
-class Events:
-    """A watch that each step resumes where the previous one stopped (watchtools.Until).
-
-    `until` streams from the last resourceVersion seen and returns the first event `pred`
-    accepts; `pred` may also raise to fail on an event that must not happen. The stream is
-    reopened from where it stopped if the server ends it early; the deadline is the test's.
-    """
-
-    def __init__(self, list_fn, resource_version: str, *args, **kwargs):
-        self.list_fn, self.args, self.kwargs = list_fn, args, kwargs
-        self.rv = resource_version
-        self.seen: list[tuple[str, object]] = []
-
-    def until(self, pred, timeout: float = TIMEOUT, message: str = "event"):
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            w = watch.Watch()
-            stream = w.stream(self.list_fn, *self.args, resource_version=self.rv,
-                              timeout_seconds=max(1, int(left)), _request_timeout=left + 5, **self.kwargs)
-            try:
-                for ev in stream:
-                    obj = ev["object"]
-                    self.rv = obj.metadata.resource_version
-                    self.seen.append((ev["type"], obj))
-                    if pred(ev["type"], obj):
-                        return obj
-            finally:
-                stream.close()
-        raise AssertionError(f"timed out after {timeout}s watching for {message}; saw "
-                             f"{[(t, o.metadata.name, o.metadata.resource_version) for t, o in self.seen[-10:]]}")
 
 
 def has_condition(d, ctype: str, **fields) -> bool:

@@ -21,23 +21,18 @@ tests/unit/test_replicaset.py, test_garbagecollector.py and test_namespace_contr
 from __future__ import annotations
 
 import itertools
-import time
 import urllib.request
 import uuid
 
 import pytest
-from kubernetes import client, dynamic, watch
+from kubernetes import client, dynamic
 from kubernetes.client.rest import ApiException
 
 from tests.conftest import create_namespace, wait_until
-from tests.e2e.conformance import active_pods, deployment_body, rs_body
+from tests.e2e.conformance import (HOLD, PAUSE_IMAGE, TIMEOUT, WEBSERVER_IMAGE, WEBSERVER_NAME, Events, active_pods,
+                                   deployment_body, rs_body)
 
-TIMEOUT = 30
-# The images upstream's tests name (only strings here: simulated nodes run nothing).
-WEBSERVER_NAME, WEBSERVER_IMAGE = "httpd", "registry.k8s.io/e2e-test-images/httpd:2.4.38-4"
 NGINX_IMAGE = "registry.k8s.io/e2e-test-images/nginx:1.14-4"
-PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
-HOLD = "pocketkube.dev/conformance-hold"
 _labels = itertools.count(1)
 
 
@@ -116,27 +111,6 @@ def remaining(api: client.ApiClient, ns: str) -> dict[str, int]:
     return {"Deployments": len(apps.list_namespaced_deployment(ns).items),
             "ReplicaSets": len(apps.list_namespaced_replica_set(ns).items),
             "Pods": len(core.list_namespaced_pod(ns).items)}
-
-
-def watch_until(list_fn, resource_version: str, pred, *args, timeout: float = TIMEOUT,
-                message: str = "event", **kwargs):
-    """watchtools.Until: stream from `resource_version` (so nothing in between is missed) until
-    `pred(type, obj)` accepts an event; reopen where it stopped if the server ends the stream."""
-    deadline = time.monotonic() + timeout
-    rv, seen = resource_version, []
-    while (left := deadline - time.monotonic()) > 0:
-        stream = watch.Watch().stream(list_fn, *args, resource_version=rv, timeout_seconds=max(1, int(left)),
-                                      _request_timeout=left + 5, **kwargs)
-        try:
-            for ev in stream:
-                obj = ev["object"]
-                rv = obj.metadata.resource_version
-                seen.append((ev["type"], obj.metadata.name))
-                if pred(ev["type"], obj):
-                    return obj
-        finally:
-            stream.close()
-    raise AssertionError(f"timed out after {timeout}s watching for {message}; saw {seen[-10:]}")
 
 
 def gone(read) -> bool:
@@ -343,8 +317,9 @@ def test_replicaset_replace_and_patch(sim_cluster):
                     and rs.status.ready_replicas == 3 and rs.status.available_replicas == 3
                     and rs.spec.template.spec.containers[0].image == PAUSE_IMAGE
                     and rs.spec.template.spec.termination_grace_period_seconds == 0)
-        watch_until(apps.list_namespaced_replica_set, listed.metadata.resource_version, patched_and_ready, ns,
-                    label_selector="test-rs=patched", message="the patched ReplicaSet with 3 replicas ready")
+        Events(apps.list_namespaced_replica_set, listed.metadata.resource_version, ns,
+               label_selector="test-rs=patched").until(patched_and_ready,
+                                                       message="the patched ReplicaSet with 3 replicas ready")
 
 
 def test_replicaset_should_list_and_delete_a_collection(sim_cluster):
@@ -410,17 +385,17 @@ def test_replicaset_should_validate_status_endpoints(sim_cluster):
         def status_updated(_type, rs) -> bool:
             c = condition(rs, "StatusUpdate")
             return ours(rs) and c is not None and c.reason == "E2E" and c.message == "Set from e2e test"
-        watch_until(apps.list_namespaced_replica_set, listed.metadata.resource_version, status_updated, ns,
-                    label_selector=selector, message="the updated status")
+        Events(apps.list_namespaced_replica_set, listed.metadata.resource_version, ns,
+               label_selector=selector).until(status_updated, message="the updated status")
 
         patched = apps.patch_namespaced_replica_set_status(
             "test-rs", ns, {"status": {"conditions": [{"type": "StatusPatched", "status": "True"}]}},
             _content_type="application/merge-patch+json")
         assert condition(patched, "StatusPatched") is not None
 
-        watch_until(apps.list_namespaced_replica_set, listed.metadata.resource_version,
-                    lambda _t, rs: ours(rs) and condition(rs, "StatusPatched") is not None, ns,
-                    label_selector=selector, message="the patched status")
+        Events(apps.list_namespaced_replica_set, listed.metadata.resource_version, ns,
+               label_selector=selector).until(lambda _t, rs: ours(rs) and condition(rs, "StatusPatched") is not None,
+                                              message="the patched status")
 
 
 # ---- [sig-api-machinery] Garbage collector -------------------------------------------------------------
